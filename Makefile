@@ -1,0 +1,141 @@
+# pilot-agent in C. GNU make; every library through pkg-config.
+#
+#   make                  build/pilot-agent, build/envoy-emu, build/xds-server
+#   make test             the whole suite; its last line is "N passed, N failed"
+#   make test SANITIZE=1  the same, built with ASan and UBSan into build/san/
+#   make bench            the figures of each issue
+#   make fuzz             libFuzzer harnesses (clang), run briefly by the suite
+#   make install / uninstall   PREFIX=/usr/local DESTDIR=
+
+CC	?= cc
+PREFIX	?= /usr/local
+BINDIR	 = $(PREFIX)/bin
+MANDIR	 = $(PREFIX)/share/man
+
+PKGS	 = libevent libevent_pthreads jansson libprotobuf-c grpc yaml-0.1
+PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes
+ifeq ($(WERROR),1)
+WARN	+= -Werror
+endif
+
+BUILD	?= build
+ifeq ($(SANITIZE),1)
+B	 = $(BUILD)/san
+SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=undefined
+OPT	 = -O1
+else
+B	 = $(BUILD)
+SAN	 =
+OPT	 = -O2
+endif
+
+CFLAGS	?=
+CPPFLAGS += -D_GNU_SOURCE -Iagent -Ibootstrap -Istatus -I$(B)/gen
+ALL_CFLAGS = -std=c11 $(OPT) -g $(WARN) $(SAN) $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS	 = $(PKG_LIBS) -lpthread -lm
+ALL_LDFLAGS = -Wl,--as-needed $(SAN) $(LDFLAGS)
+
+# Generated protobuf-c code for the xDS messages the relay observes.
+PROTOS	 = $(sort $(shell find proto -name '*.proto' 2>/dev/null))
+GEN_C	 = $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
+GEN_H	 = $(GEN_C:.c=.h)
+GEN_O	 = $(GEN_C:.c=.o)
+
+AGENT_SRCS = $(sort $(wildcard agent/*.c bootstrap/*.c status/*.c))
+AGENT_OBJS = $(patsubst %.c,$(B)/obj/%.o,$(AGENT_SRCS))
+# Everything but main: what unit tests, fuzzers and benches link against.
+LIB_OBJS   = $(filter-out $(B)/obj/agent/main.o,$(AGENT_OBJS)) $(GEN_O)
+
+EMU_SRCS   = $(sort $(wildcard tests/envoy-emu/*.c))
+EMU_OBJS   = $(patsubst %.c,$(B)/obj/%.o,$(EMU_SRCS))
+XDS_SRCS   = $(sort $(wildcard tests/xds-server/*.c))
+XDS_OBJS   = $(patsubst %.c,$(B)/obj/%.o,$(XDS_SRCS))
+TOOL_SRCS  = $(sort $(wildcard tests/tools/*.c))
+TOOLS	   = $(patsubst tests/tools/%.c,$(B)/tools/%,$(TOOL_SRCS))
+UNIT_SRCS  = $(sort $(wildcard tests/unit/test_*.c))
+UNITS	   = $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
+FUZZ_SRCS  = $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS	   = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+
+PROGS	 = $(B)/pilot-agent
+ifneq ($(EMU_SRCS),)
+PROGS	+= $(B)/envoy-emu
+endif
+ifneq ($(XDS_SRCS),)
+PROGS	+= $(B)/xds-server
+endif
+
+.PHONY: all deps test unit bench fuzz install uninstall clean
+.SECONDARY:
+
+all: $(PROGS) $(TOOLS)
+
+deps:
+	@scripts/deps.sh
+
+$(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(B)/gen
+	protoc-c --proto_path=proto --c_out=$(B)/gen $<
+
+$(B)/obj/%.o: %.c $(GEN_H) agent/agent.h $(wildcard bootstrap/bootstrap.h status/status.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+# Generated code is not held to our warnings.
+$(B)/gen/%.pb-c.o: $(B)/gen/%.pb-c.c $(GEN_H)
+	$(CC) $(CPPFLAGS) -std=c11 $(OPT) -g $(SAN) $(PKG_CFLAGS) -c -o $@ $<
+
+$(B)/pilot-agent: $(AGENT_OBJS) $(GEN_O)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/envoy-emu: $(EMU_OBJS) $(LIB_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/xds-server: $(XDS_OBJS) $(LIB_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tools/%: tests/tools/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/unit/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+unit: $(UNITS)
+
+# libFuzzer needs clang; the harnesses link the agent's objects rebuilt with
+# clang and the fuzzer's instrumentation into build/fuzz/.
+FUZZ_CC	 = clang
+FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined -g -O1
+build/fuzz/obj/%.o: %.c $(GEN_H) agent/agent.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c -o $@ $<
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(patsubst $(B)/obj/%,build/fuzz/obj/%,$(filter $(B)/obj/%,$(LIB_OBJS))) $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+fuzz: $(FUZZERS)
+
+test: all $(UNITS)
+	@B=$(B) SANITIZE=$(SANITIZE) tests/run.sh $(T)
+
+bench: all
+	@B=$(B) tests/bench/run.sh
+
+install: $(B)/pilot-agent
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(B)/pilot-agent $(DESTDIR)$(BINDIR)/pilot-agent
+	ln -sf pilot-agent $(DESTDIR)$(BINDIR)/istio-iptables
+	install -m 0644 man/pilot-agent.8 $(DESTDIR)$(MANDIR)/man8/pilot-agent.8
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/pilot-agent $(DESTDIR)$(BINDIR)/istio-iptables \
+	    $(DESTDIR)$(MANDIR)/man8/pilot-agent.8
+
+clean:
+	rm -rf build

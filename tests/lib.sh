@@ -1,0 +1,119 @@
+# Helpers for the end-to-end tests. Source it first thing:
+#   . "$TOP/tests/lib.sh"
+# It makes a private temporary directory $T, records every process a test
+# starts (spawn) and, on exit, stops exactly those by pid, checks that no
+# sanitizer report was written, and removes $T.
+set -u
+TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+B=${B:-$TOP/build}
+AGENT=$B/pilot-agent
+EMU=$B/envoy-emu
+XDS_SERVER=$B/xds-server
+T=$(mktemp -d /tmp/pa-test.XXXXXX)
+SPAWNED=()
+mkdir -p "$T/san"
+export ASAN_OPTIONS="log_path=$T/san/asan:detect_leaks=1"
+export UBSAN_OPTIONS="log_path=$T/san/ubsan:print_stacktrace=1:halt_on_error=1"
+
+lib_cleanup() {
+	local rc=$? pid i
+	for pid in "${SPAWNED[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${SPAWNED[@]}"; do
+		for i in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	if ls "$T"/san/* >/dev/null 2>&1; then
+		echo "sanitizer reports:" >&2
+		cat "$T"/san/* >&2
+		rc=1
+	fi
+	if [ "$rc" != 0 ] && [ -n "${KEEP:-}" ]; then
+		echo "keeping $T" >&2
+	else
+		rm -rf "$T"
+	fi
+	exit "$rc"
+}
+trap lib_cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+note() {
+	echo "--- $*" >&2
+}
+
+# A TCP port nothing listens on now (a race is possible, but unlikely).
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# A base id for the stand-in's hot restart sockets, private to this test.
+BASE_ID=$(( (RANDOM << 8 | RANDOM) % 400000 + 1000 ))
+
+# spawn CMD...: run in the background, remember its pid in $LAST_PID.
+spawn() {
+	"$@" &
+	LAST_PID=$!
+	SPAWNED+=("$LAST_PID")
+}
+
+# wait_until SECONDS CMD...: poll every 50 ms until CMD succeeds.
+wait_until() {
+	local limit=$1 i
+	shift
+	for i in $(seq 1 $((limit * 20))); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# wait_exit PID SECONDS: wait for a spawned process to end; its status in $EXIT_CODE.
+wait_exit() {
+	local pid=$1 limit=$2 i
+	for i in $(seq 1 $((limit * 20))); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		return 1
+	fi
+	wait "$pid"
+	EXIT_CODE=$?
+	return 0
+}
+
+# The stand-in proxy with this test's base id: use $T/envoy as --binaryPath.
+make_proxy_wrapper() {
+	cat >"$T/envoy" <<WRAP
+#!/bin/sh
+exec "$EMU" --base-id $BASE_ID "\$@"
+WRAP
+	chmod +x "$T/envoy"
+}
+
+# Children of a pid (direct), one per line.
+children_of() {
+	cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep -v '^$'
+}
+
+# Zombie children of a pid.
+zombies_of() {
+	local c
+	for c in $(children_of "$1"); do
+		[ "$(awk '{print $3}' /proc/"$c"/stat 2>/dev/null)" = Z ] && echo "$c"
+	done
+}
+
+http_code() {
+	curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"
+}
