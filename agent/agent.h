@@ -13,6 +13,8 @@
 #include <sys/types.h>
 
 struct event_base;
+struct evbuffer;
+struct json_t;
 
 /* Exit codes shared by every subcommand. */
 #define EXIT_USAGE	2	/* bad flag, value, variable or file */
@@ -52,5 +54,129 @@ int	 xasprintf(char **, const char *, ...)
 /* duration.c: Go's time.ParseDuration, to and from nanoseconds. */
 int	duration_parse(const char *, int64_t *, char *, size_t);
 void	duration_format(int64_t, char *, size_t);
+
+/* config.c: the command line and environment of "proxy" and "bootstrap". */
+enum config_role {
+	ROLE_SIDECAR,
+	ROLE_ROUTER
+};
+
+#define CONFIG_MAX_IPS	8
+
+struct config {
+	enum config_role cf_role;
+	char		*cf_config_path;
+	char		*cf_binary_path;
+	char		*cf_service_cluster;
+	char		*cf_domain;
+	char		*cf_discovery_address;
+	char		*cf_zipkin_address;
+	char		*cf_proxy_log_level;
+	char		*cf_proxy_component_log_level;
+	char		*cf_control_plane_auth_policy;
+	char		*cf_trust_domain;
+	char		*cf_mesh_config;
+	char		*cf_drain_strategy;	/* NULL: Envoy's default */
+	char		*cf_log_level;		/* --log_output_level */
+	char		*cf_cert_dir;		/* --certDir */
+	int64_t		 cf_drain_duration;	/* nanoseconds */
+	int64_t		 cf_parent_shutdown_duration;
+	int64_t		 cf_termination_drain_duration;
+	int64_t		 cf_minimum_drain_duration;
+	int64_t		 cf_connect_timeout;
+	int64_t		 cf_dns_refresh_rate;
+	int64_t		 cf_restart_initial_interval;
+	int64_t		 cf_restart_stable_duration;
+	int64_t		 cf_watch_debounce;
+	int		 cf_restart_max_retries;
+	int		 cf_proxy_admin_port;
+	int		 cf_status_port;
+	int		 cf_envoy_status_port;	/* ENVOY_STATUS_PORT */
+	int		 cf_prometheus_port;	/* ENVOY_PROMETHEUS_PORT */
+	int		 cf_concurrency;	/* -1: not set */
+	int		 cf_control_plane_bootstrap;
+	int		 cf_exit_on_zero_active;
+	int		 cf_log_as_json;
+
+	/* The pod's identity, from the environment or local defaults. */
+	char		*cf_pod_name;
+	char		*cf_pod_namespace;
+	char		*cf_service_account;
+	char		*cf_cluster_id;
+	char		*cf_ips[CONFIG_MAX_IPS];
+	int		 cf_nips;
+	char		*cf_node_id;
+};
+
+/* One entry of the flag table; exported so the ProxyConfig layer can reuse it. */
+enum config_type {
+	CT_STRING,
+	CT_DURATION,
+	CT_PORT,
+	CT_INT,
+	CT_BOOL
+};
+
+struct config_flag {
+	const char	*cg_name;	/* flag name without dashes */
+	const char	*cg_field;	/* ProxyConfig field, NULL if none */
+	enum config_type cg_type;
+	size_t		 cg_offset;	/* into struct config */
+};
+
+extern const struct config_flag config_flags[];
+
+void	config_defaults(struct config *);
+int	config_set(struct config *, const struct config_flag *, const char *,
+	    const char *, char *, size_t);
+int	config_parse(struct config *, int, char **, char *, size_t);
+int	config_identity(struct config *, char *, size_t);
+void	config_free(struct config *);
+const char *config_role_name(enum config_role);
+int	parse_bool(const char *, int *);
+
+/* supervise.c: the proxy's epochs, hot restarts, failures and shutdown. */
+enum epoch_state {
+	EPOCH_STARTING,		/* forked, not yet LIVE */
+	EPOCH_LIVE,		/* the newest epoch, serving */
+	EPOCH_DRAINING,		/* superseded by a newer epoch */
+	EPOCH_EXITED
+};
+
+struct supervise;
+
+struct supervise *supervise_new(struct event_base *, struct config *);
+void	supervise_free(struct supervise *);
+int	supervise_start(struct supervise *);
+void	supervise_restart(struct supervise *, const char *, int);
+void	supervise_drain(struct supervise *);
+void	supervise_shutdown(struct supervise *, int);
+void	supervise_signal(struct supervise *, int);
+void	supervise_reap(struct supervise *);
+int	supervise_finished(struct supervise *, int *);
+int	supervise_ready(struct supervise *, char *, size_t);
+int	supervise_live_epoch(struct supervise *);
+int	supervise_draining(struct supervise *);
+struct json_t *supervise_json(struct supervise *);
+void	supervise_metrics(struct supervise *, struct evbuffer *);
+
+/* spawn.c: fork and exec with the PID-1 duties of STYLE.md. */
+pid_t	spawn_exec(const char *, char *const [], char *, size_t);
+
+/* admin.c: asynchronous requests to the proxy's admin API (evhttp). */
+typedef void (*admin_cb)(int, const char *, size_t, void *);
+struct admin_request;
+struct admin_request *admin_request(struct event_base *, int, const char *,
+	    const char *, int64_t, admin_cb, void *);
+void	admin_cancel(struct admin_request *);
+
+/* relay.c: the xDS relay between the proxy and the control plane. */
+struct relay;
+
+struct relay *relay_new(struct event_base *, const struct config *, char *,
+	    size_t);
+void	relay_free(struct relay *);
+struct json_t *relay_syncz(struct relay *);
+void	relay_metrics(struct relay *, struct evbuffer *);
 
 #endif
