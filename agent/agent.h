@@ -16,6 +16,8 @@ struct event_base;
 struct evbuffer;
 struct json_t;
 
+#define AGENT_VERSION	"0.1.0"
+
 /* Exit codes shared by every subcommand. */
 #define EXIT_USAGE	2	/* bad flag, value, variable or file */
 
@@ -169,6 +171,7 @@ struct admin_request;
 struct admin_request *admin_request(struct event_base *, int, const char *,
 	    const char *, int64_t, admin_cb, void *);
 void	admin_cancel(struct admin_request *);
+void	admin_cancel_all(void);
 
 /* relay.c: the xDS relay between the proxy and the control plane. */
 struct relay;

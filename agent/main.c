@@ -1,18 +1,188 @@
 /*
- * The pilot-agent binary: dispatches to its subcommands. Run under the name
- * istio-iptables (a link), it behaves as "pilot-agent istio-iptables".
+ * The pilot-agent binary: dispatches to its subcommands, and runs "proxy":
+ * the one event base, the signals feeding one switch, and the order in which
+ * the parts start and stop. Run under the name istio-iptables (a link), it
+ * behaves as "pilot-agent istio-iptables".
  */
+#include <errno.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
 
 #include "agent.h"
+#include "bootstrap.h"
+
+struct proxy_run {
+	struct event_base	*pr_base;
+	struct supervise	*pr_sv;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: pilot-agent <command> [flags]\n"
+	    "\n"
+	    "commands:\n"
+	    "  proxy [sidecar|router]  run the sidecar: render, supervise and "
+	    "hot-restart the proxy\n"
+	    "  bootstrap               print the bootstrap the proxy would get\n"
+	    "  wait                    wait until the sidecar is ready\n"
+	    "  request METHOD PATH     call the proxy's admin API\n"
+	    "  istio-iptables          set up traffic interception\n"
+	    "  istio-clean-iptables    remove it\n"
+	    "  version                 print the version\n"
+	    "\n"
+	    "See pilot-agent(8) for the flags of each command.\n");
+}
+
+static void
+proxy_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct proxy_run	*pr = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		log_info("received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		supervise_shutdown(pr->pr_sv, 0);
+		break;
+	case SIGHUP:
+		log_info("received SIGHUP");
+		supervise_restart(pr->pr_sv, "SIGHUP", 1);
+		break;
+	case SIGUSR1:
+		supervise_signal(pr->pr_sv, SIGUSR1);
+		break;
+	case SIGCHLD:
+		supervise_reap(pr->pr_sv);
+		break;
+	}
+}
+
+/* mkdir -p, mode 0750 for what it creates. */
+static int
+mkdirs(const char *path)
+{
+	char	*p, *copy;
+	int	 rc = 0;
+
+	copy = xstrdup(path);
+	for (p = copy + 1; *p != '\0' && rc == 0; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0750) == -1 && errno != EEXIST)
+			rc = -1;
+		*p = '/';
+	}
+	if (rc == 0 && mkdir(copy, 0750) == -1 && errno != EEXIST)
+		rc = -1;
+	free(copy);
+	return rc;
+}
+
+static int
+proxy_main(int argc, char **argv)
+{
+	static const int	 sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1,
+				    SIGCHLD };
+	struct proxy_run	 pr;
+	struct config		 cf;
+	struct event		*sigev[sizeof(sigs) / sizeof(sigs[0])];
+	struct stat		 st;
+	char			 err[1024];
+	int			 code = 1;
+	size_t			 i;
+
+	if (config_parse(&cf, argc, argv, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		config_free(&cf);
+		return EXIT_USAGE;
+	}
+	log_set_json(cf.cf_log_as_json);
+	if (stat(cf.cf_binary_path, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    access(cf.cf_binary_path, X_OK) == -1) {
+		log_error("invalid argument \"%s\" for \"--binaryPath\" flag: "
+		    "%s", cf.cf_binary_path, errno != 0 && !S_ISDIR(st.st_mode)
+		    ? strerror(errno) : "not an executable file");
+		config_free(&cf);
+		return EXIT_USAGE;
+	}
+	if (mkdirs(cf.cf_config_path) == -1) {
+		log_warn("creating --configPath %s", cf.cf_config_path);
+		config_free(&cf);
+		return 1;
+	}
+	log_info("pilot-agent %s: proxy %s, node %s", AGENT_VERSION,
+	    config_role_name(cf.cf_role), cf.cf_node_id);
+
+	/* The agent may be PID 1; orphans of the proxy are ours to reap. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		log_warn("PR_SET_CHILD_SUBREAPER");
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((pr.pr_base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	pr.pr_sv = supervise_new(pr.pr_base, &cf);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		sigev[i] = evsignal_new(pr.pr_base, sigs[i], proxy_signal, &pr);
+		evsignal_add(sigev[i], NULL);
+	}
+	supervise_start(pr.pr_sv);
+	/* Children that ended before the SIGCHLD event was in place. */
+	supervise_reap(pr.pr_sv);
+	if (!supervise_finished(pr.pr_sv, &code))
+		event_base_dispatch(pr.pr_base);
+	if (!supervise_finished(pr.pr_sv, &code))
+		code = 1;
+	log_info("pilot-agent exiting with code %d", code);
+
+	admin_cancel_all();
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		event_free(sigev[i]);
+	supervise_free(pr.pr_sv);
+	event_base_free(pr.pr_base);
+	config_free(&cf);
+	return code;
+}
 
 int
 main(int argc, char **argv)
 {
+	const char	*cmd;
+	char		*name;
+
 	log_init();
-	(void)argc;
-	(void)argv;
-	return 0;
+	evthread_use_pthreads();
+	name = basename(argv[0]);
+	(void)name;
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[1];
+	if (strcmp(cmd, "proxy") == 0)
+		return proxy_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "version") == 0) {
+		printf("pilot-agent version %s\n", AGENT_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+	    strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	log_error("unknown command \"%s\" for \"pilot-agent\"", cmd);
+	usage(stderr);
+	return EXIT_USAGE;
 }
