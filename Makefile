@@ -69,7 +69,7 @@ ifneq ($(XDS_SRCS),)
 PROGS	+= $(B)/xds-server
 endif
 
-.PHONY: all deps test unit bench fuzz install uninstall clean
+.PHONY: all deps test test-run local unit bench fuzz install uninstall clean
 .SECONDARY:
 
 all: $(PROGS) $(TOOLS)
@@ -92,17 +92,22 @@ $(B)/gen/%.pb-c.o: $(B)/gen/%.pb-c.c $(GEN_H)
 $(B)/pilot-agent: $(AGENT_OBJS) $(GEN_O)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/envoy-emu: $(EMU_OBJS) $(LIB_OBJS)
+# Programs other than the agent take what they use from an archive.
+$(B)/libagent.a: $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/envoy-emu: $(EMU_OBJS) $(B)/libagent.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/xds-server: $(XDS_OBJS) $(LIB_OBJS)
+$(B)/xds-server: $(XDS_OBJS) $(B)/libagent.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tools/%: tests/tools/%.c $(LIB_OBJS)
+$(B)/tools/%: tests/tools/%.c $(B)/libagent.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/unit/%: tests/unit/%.c $(LIB_OBJS)
+$(B)/unit/%: tests/unit/%.c $(B)/libagent.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -121,10 +126,20 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(patsubst $(B)/obj/%,build/fuzz/obj/%,$(
 
 fuzz: $(FUZZERS)
 
-test: all $(UNITS)
+# The README's commands install what is missing first, then build in a
+# second make, whose pkg-config flags see the installed libraries.
+test: deps
+	@$(MAKE) --no-print-directory test-run
+
+test-run: all $(UNITS)
 	@B=$(B) SANITIZE=$(SANITIZE) tests/run.sh $(T)
 
-bench: all
+local: deps
+	@$(MAKE) --no-print-directory all
+	@B=$(B) scripts/local.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@B=$(B) tests/bench/run.sh
 
 install: $(B)/pilot-agent

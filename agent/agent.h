@@ -100,6 +100,16 @@ struct config {
 	int		 cf_exit_on_zero_active;
 	int		 cf_log_as_json;
 
+	/* The xDS relay (relay*.c). */
+	char		*cf_istiod_san;		/* ISTIOD_SAN */
+	char		*cf_xds_root_ca;	/* XDS_ROOT_CA */
+	int64_t		 cf_xds_reconnect_initial;	/* nanoseconds */
+	int64_t		 cf_xds_reconnect_max;
+	int64_t		 cf_xds_keepalive_interval;
+	int64_t		 cf_xds_keepalive_timeout;
+	int		 cf_xds_max_recv_size;	/* bytes, 0: no limit */
+	int		 cf_xds_end_on_upstream_failure;	/* Istio's way */
+
 	/* The pod's identity, from the environment or local defaults. */
 	char		*cf_pod_name;
 	char		*cf_pod_namespace;
@@ -108,6 +118,14 @@ struct config {
 	char		*cf_ips[CONFIG_MAX_IPS];
 	int		 cf_nips;
 	char		*cf_node_id;
+
+	/*
+	 * The ProxyConfig layers as read (mesh config's defaultConfig merged
+	 * with PROXY_CONFIG), NULL when there are none; proxyconfig.c fills
+	 * it, config_free releases it. The rendered PROXY_CONFIG metadata
+	 * and proxyMetadata come from it.
+	 */
+	struct json_t	*cf_proxy_config;
 };
 
 /* One entry of the flag table; exported so the ProxyConfig layer can reuse it. */
@@ -137,6 +155,17 @@ void	config_free(struct config *);
 const char *config_role_name(enum config_role);
 int	parse_bool(const char *, int *);
 
+/* proxyconfig.c: the mesh config and PROXY_CONFIG layers of config_parse. */
+int	proxyconfig_apply(struct config *, char *, size_t);
+
+/* watch.c: restarts the proxy when a watched input changes (debounced). */
+struct watch;
+struct supervise;
+
+struct watch *watch_new(struct event_base *, const struct config *,
+	    struct supervise *);
+void	watch_free(struct watch *);
+
 /* supervise.c: the proxy's epochs, hot restarts, failures and shutdown. */
 enum epoch_state {
 	EPOCH_STARTING,		/* forked, not yet LIVE */
@@ -156,6 +185,7 @@ void	supervise_shutdown(struct supervise *, int);
 void	supervise_signal(struct supervise *, int);
 void	supervise_reap(struct supervise *);
 int	supervise_finished(struct supervise *, int *);
+const char *supervise_failure(struct supervise *);
 int	supervise_ready(struct supervise *, char *, size_t);
 int	supervise_live_epoch(struct supervise *);
 int	supervise_draining(struct supervise *);
@@ -181,5 +211,84 @@ struct relay *relay_new(struct event_base *, const struct config *, char *,
 void	relay_free(struct relay *);
 struct json_t *relay_syncz(struct relay *);
 void	relay_metrics(struct relay *, struct evbuffer *);
+
+/* iptables.c: the istio-iptables and istio-clean-iptables subcommands. */
+int	iptables_main(int, char **);
+int	iptables_clean_main(int, char **);
+
+/* iptables_config.c: their flags and environment, validated. */
+enum ipt_mode {
+	IPT_MODE_REDIRECT,
+	IPT_MODE_TPROXY
+};
+
+struct ipt_list {			/* a parsed comma separated list */
+	char		**il_items;	/* each item in canonical form */
+	size_t		  il_len;
+};
+
+struct ipt_config {
+	unsigned	 ic_proxy_port;		/* -p: outbound capture */
+	unsigned	 ic_inbound_port;	/* -z: inbound capture */
+	struct ipt_list	 ic_uids;		/* -u */
+	struct ipt_list	 ic_gids;		/* -g */
+	int		 ic_uid_default;	/* no -u: ENVOY_USER's uid */
+	int		 ic_gid_default;	/* no -g: the uids */
+	char		*ic_envoy_user;		/* set when ic_uid_default */
+	enum ipt_mode	 ic_mode;		/* -m */
+	int		 ic_inbound_all;	/* -b '*' */
+	struct ipt_list	 ic_inbound_ports;	/* -b */
+	struct ipt_list	 ic_inbound_exclude;	/* -d */
+	int		 ic_outbound_all;	/* -i '*' */
+	struct ipt_list	 ic_include4;		/* -i, by family */
+	struct ipt_list	 ic_include6;
+	int		 ic_include_loopback;	/* -i names a loopback range */
+	struct ipt_list	 ic_exclude4;		/* -x, by family */
+	struct ipt_list	 ic_exclude6;
+	struct ipt_list	 ic_outbound_ports;	/* -q */
+	struct ipt_list	 ic_outbound_exclude;	/* -o */
+	struct ipt_list	 ic_virt_ifaces;	/* -k */
+	uint32_t	 ic_mark;		/* -t: TPROXY packet mark */
+	uint32_t	 ic_route_table;	/* -r: TPROXY routing table */
+	int		 ic_dual_stack;		/* --dual-stack */
+	int		 ic_ipv6;		/* ip6tables rules too */
+	int		 ic_dry_run;		/* -n */
+	int		 ic_help;		/* -h */
+	int		 ic_log_json;		/* --log_as_json */
+	char		*ic_log_level;		/* --log_output_level */
+};
+
+int	ipt_config_parse(struct ipt_config *, int, char **,
+	    char *(*)(const char *), char *, size_t);
+void	ipt_config_clear(struct ipt_config *);
+void	ipt_config_set_uid(struct ipt_config *, unsigned long);
+int	ipt_setup(struct ipt_config *, int, char **);
+void	ipt_list_add(struct ipt_list *, const char *);
+
+/* iptables_rules.c: the rules, and iptables-restore text for them. */
+struct ipt_rule {
+	const char	*ir_table;	/* "nat" or "mangle" */
+	const char	*ir_chain;
+	int		 ir_insert;	/* "-I <chain> 1" rather than "-A" */
+	char		*ir_spec;	/* what follows the chain name */
+	int		 ir_present;	/* already in the kernel: not added */
+};
+
+struct ipt_ruleset {
+	int		 rs_family;	/* 4 or 6 */
+	int		 rs_tproxy;	/* the mangle table is ours too */
+	struct ipt_rule	*rs_rules;
+	size_t		 rs_len;
+};
+
+void	ipt_rules_build(struct ipt_ruleset *, const struct ipt_config *, int);
+char	*ipt_rules_render(const struct ipt_ruleset *);
+void	ipt_rules_clear(struct ipt_ruleset *);
+int	ipt_rule_builtin(const struct ipt_rule *);
+int	ipt_rule_target(const char *, char *, size_t);
+int	ipt_chain_ours(const char *, const char *);
+
+/* iptables_exec.c: iptables-restore, iptables-save and ip as children. */
+int	ipt_exec(char *const [], const char *, char **, int);
 
 #endif

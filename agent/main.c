@@ -145,7 +145,11 @@ proxy_main(int argc, char **argv)
 		event_base_dispatch(pr.pr_base);
 	if (!supervise_finished(pr.pr_sv, &code))
 		code = 1;
-	log_info("pilot-agent exiting with code %d", code);
+	if (supervise_failure(pr.pr_sv) != NULL)
+		log_error("pilot-agent exiting with code %d: the proxy keeps "
+		    "failing: %s", code, supervise_failure(pr.pr_sv));
+	else
+		log_info("pilot-agent exiting with code %d", code);
 
 	admin_cancel_all();
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)

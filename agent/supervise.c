@@ -117,6 +117,7 @@ struct supervise {
 	int			 sv_drain_timed; /* drain ends by itself */
 	int			 sv_exit_code;
 	int			 sv_exit_set;
+	int			 sv_gave_up;
 	char			 sv_last_failure[256];
 
 	int64_t			 sv_created;
@@ -395,6 +396,7 @@ supervise_failed(struct supervise *sv, const char *why)
 		    sv->sv_tries + 1, why);
 		sv->sv_exit_code = 1;
 		sv->sv_exit_set = 1;
+		sv->sv_gave_up = 1;
 		supervise_set_state(sv, SV_STOPPING);
 		if (TAILQ_EMPTY(&sv->sv_epochs))
 			supervise_finish(sv);
@@ -1005,6 +1007,13 @@ supervise_finished(struct supervise *sv, int *code)
 		return 0;
 	*code = sv->sv_exit_set ? sv->sv_exit_code : 0;
 	return 1;
+}
+
+/* Why the agent gave up on the proxy, or NULL. */
+const char *
+supervise_failure(struct supervise *sv)
+{
+	return sv->sv_gave_up ? sv->sv_last_failure : NULL;
 }
 
 int

@@ -117,3 +117,50 @@ zombies_of() {
 http_code() {
 	curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"
 }
+
+# start_agent FLAGS...: a private agent supervising the stand-in (made with
+# make_proxy_wrapper if $T/envoy is missing) on free ports; its output goes to
+# $T/agent.log and its pid is $AGENT_PID. Extra environment is inherited.
+start_agent() {
+	[ -x "$T/envoy" ] || make_proxy_wrapper
+	ADMIN_PORT=${ADMIN_PORT:-$(free_port)}
+	STATUS_PORT=${STATUS_PORT:-$(free_port)}
+	HEALTH_PORT=${HEALTH_PORT:-$(free_port)}
+	PROM_PORT=${PROM_PORT:-$(free_port)}
+	XDS_PORT=${XDS_PORT:-$(free_port)}
+	export ENVOY_STATUS_PORT=$HEALTH_PORT ENVOY_PROMETHEUS_PORT=$PROM_PORT
+	spawn "$AGENT" proxy sidecar --configPath "$T/etc" \
+		--binaryPath "${BINARY:-$T/envoy}" --proxyAdminPort "$ADMIN_PORT" \
+		--statusPort "$STATUS_PORT" \
+		--discoveryAddress "127.0.0.1:$XDS_PORT" \
+		--controlPlaneAuthPolicy NONE --certDir "$T/certs" "$@" \
+		>"$T/agent.log" 2>&1
+	AGENT_PID=$LAST_PID
+}
+
+# The proxy epoch that holds the admin port and is LIVE, or nothing.
+live_epoch() {
+	curl -s --max-time 2 "http://127.0.0.1:$ADMIN_PORT/server_info" |
+		python3 -c 'import json,sys
+d=json.load(sys.stdin)
+if d.get("state")=="LIVE": print(d["command_line_options"]["restart_epoch"])' 2>/dev/null
+}
+
+is_live() {
+	[ "$(live_epoch)" = "$1" ]
+}
+
+# wait_live EPOCH [SECONDS]
+wait_live() {
+	wait_until "${2:-20}" is_live "$1" ||
+		fail "epoch $1 did not become LIVE; log: $(tail -n 20 "$T/agent.log")"
+}
+
+# The pid the agent logged for an epoch's latest start.
+epoch_pid() {
+	grep -o "epoch $1: started pid [0-9]*" "$T/agent.log" | tail -n 1 | awk '{print $5}'
+}
+
+log_has() {
+	grep -q -- "$1" "$T/agent.log"
+}
