@@ -23,6 +23,7 @@
 struct proxy_run {
 	struct event_base	*pr_base;
 	struct supervise	*pr_sv;
+	struct relay		*pr_relay;
 };
 
 static void
@@ -98,6 +99,7 @@ proxy_main(int argc, char **argv)
 				    SIGCHLD };
 	struct proxy_run	 pr;
 	struct config		 cf;
+	struct watch		*watch;
 	struct event		*sigev[sizeof(sigs) / sizeof(sigs[0])];
 	struct stat		 st;
 	char			 err[1024];
@@ -133,12 +135,22 @@ proxy_main(int argc, char **argv)
 
 	if ((pr.pr_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
+	/* The proxy's xDS socket must be there before the proxy starts. */
+	if ((pr.pr_relay = relay_new(pr.pr_base, &cf, err, sizeof(err))) ==
+	    NULL) {
+		log_error("xds relay: %s", err);
+		event_base_free(pr.pr_base);
+		config_free(&cf);
+		return 1;
+	}
 	pr.pr_sv = supervise_new(pr.pr_base, &cf);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		sigev[i] = evsignal_new(pr.pr_base, sigs[i], proxy_signal, &pr);
 		evsignal_add(sigev[i], NULL);
 	}
 	supervise_start(pr.pr_sv);
+	/* A change of the certificates, override or mesh config restarts. */
+	watch = watch_new(pr.pr_base, &cf, pr.pr_sv);
 	/* Children that ended before the SIGCHLD event was in place. */
 	supervise_reap(pr.pr_sv);
 	if (!supervise_finished(pr.pr_sv, &code))
@@ -154,7 +166,9 @@ proxy_main(int argc, char **argv)
 	admin_cancel_all();
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		event_free(sigev[i]);
+	watch_free(watch);
 	supervise_free(pr.pr_sv);
+	relay_free(pr.pr_relay);
 	event_base_free(pr.pr_base);
 	config_free(&cf);
 	return code;
@@ -169,7 +183,10 @@ main(int argc, char **argv)
 	log_init();
 	evthread_use_pthreads();
 	name = basename(argv[0]);
-	(void)name;
+	if (strcmp(name, "istio-iptables") == 0)
+		return iptables_main(argc, argv);
+	if (strcmp(name, "istio-clean-iptables") == 0)
+		return iptables_clean_main(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -177,6 +194,12 @@ main(int argc, char **argv)
 	cmd = argv[1];
 	if (strcmp(cmd, "proxy") == 0)
 		return proxy_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "bootstrap") == 0)
+		return bootstrap_command(argc - 1, argv + 1);
+	if (strcmp(cmd, "istio-iptables") == 0)
+		return iptables_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "istio-clean-iptables") == 0)
+		return iptables_clean_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0) {
 		printf("pilot-agent version %s\n", AGENT_VERSION);
 		return 0;

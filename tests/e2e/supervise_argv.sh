@@ -5,7 +5,7 @@
 make_proxy_wrapper
 cat >"$T/record" <<EOF2
 #!/bin/sh
-for a in "\$@"; do printf '%s\n' "\$a"; done >"$T/argv.\$\$"
+for a in "\$0" "\$@"; do printf '%s\n' "\$a"; done >"$T/argv.\$\$"
 exec "$T/envoy" "\$@"
 EOF2
 chmod +x "$T/record"

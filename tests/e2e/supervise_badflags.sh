@@ -44,7 +44,7 @@ for spec in \
 	check "${flag}\"" $(run) "${args[@]}"
 done
 check "flag needs an argument: --statusPort" $(run) --statusPort
-check "invalid proxy type" $(run) gateway
+check "invalid proxy type" "$AGENT" proxy gateway --configPath "$T/etc$((n + 1))" --binaryPath "$T/proxy"
 check "\"--binaryPath\" flag" "$AGENT" proxy --configPath "$T/etc$((n + 1))" --binaryPath "$T/missing"
 check "\"--binaryPath\" flag" "$AGENT" proxy --configPath "$T/etc$((n + 1))" --binaryPath "$T"
 chmod -x "$T/proxy"

@@ -12,7 +12,7 @@ EOF2
 export ISTIO_BOOTSTRAP_OVERRIDE=$T/override.json
 
 # 1. Plain drain: terminationDrainDuration 1s, then exit 0.
-start_agent --terminationDrainDuration 1s
+start_agent --terminationDrainDuration 1s --proxyLogLevel info
 wait_live 0
 kill -USR1 "$AGENT_PID"
 wait_until 5 log_has "caught SIGUSR1" || fail "SIGUSR1 not forwarded"
