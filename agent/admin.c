@@ -4,8 +4,11 @@
  * restart the admin port passes from one epoch to the next, and a kept-alive
  * connection would keep talking to the old one.
  *
- * Requests in flight are kept on a list so that admin_cancel can drop one
- * and admin_cancel_all can free them all before the event base goes.
+ * The connection is freed by a zero-timeout event after the request's
+ * callback: libevent still uses it when the callback returns, and its own
+ * free-on-completion covers only successful requests, not failed ones.
+ * Requests are kept on a list until then, so that admin_cancel_all can free
+ * them all before the event base goes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +24,33 @@ struct admin_request {
 	TAILQ_ENTRY(admin_request)	 ar_entry;
 	struct evhttp_connection	*ar_conn;
 	struct evhttp_request		*ar_req;
+	struct event			*ar_free_ev;
 	admin_cb			 ar_cb;
 	void				*ar_arg;
+	int				 ar_done;
 };
 
 static TAILQ_HEAD(, admin_request) admin_requests =
     TAILQ_HEAD_INITIALIZER(admin_requests);
+
+static void
+admin_free(struct admin_request *ar)
+{
+	TAILQ_REMOVE(&admin_requests, ar, ar_entry);
+	if (!ar->ar_done)
+		evhttp_cancel_request(ar->ar_req);
+	evhttp_connection_free(ar->ar_conn);
+	event_free(ar->ar_free_ev);
+	free(ar);
+}
+
+static void
+admin_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	admin_free(arg);
+}
 
 static void
 admin_done(struct evhttp_request *req, void *arg)
@@ -36,8 +60,10 @@ admin_done(struct evhttp_request *req, void *arg)
 	int			 code = -1;
 	size_t			 len = 0;
 	const char		*body = "";
+	struct timeval		 now = { 0, 0 };
 
-	TAILQ_REMOVE(&admin_requests, ar, ar_entry);
+	ar->ar_done = 1;
+	event_add(ar->ar_free_ev, &now);
 	if (req != NULL && evhttp_request_get_response_code(req) > 0) {
 		code = evhttp_request_get_response_code(req);
 		buf = evhttp_request_get_input_buffer(req);
@@ -48,8 +74,6 @@ admin_done(struct evhttp_request *req, void *arg)
 	}
 	if (ar->ar_cb != NULL)
 		ar->ar_cb(code, body, len, ar->ar_arg);
-	/* The connection frees itself once this request is complete. */
-	free(ar);
 }
 
 /*
@@ -77,6 +101,7 @@ admin_request(struct event_base *base, int port, const char *method,
 	tv.tv_usec = (suseconds_t)(timeout_ns % 1000000000LL / 1000);
 	evhttp_connection_set_timeout_tv(ar->ar_conn, &tv);
 	evhttp_connection_set_retries(ar->ar_conn, 0);
+	ar->ar_free_ev = evtimer_new(base, admin_free_cb, ar);
 	ar->ar_req = evhttp_request_new(admin_done, ar);
 	evhttp_add_header(evhttp_request_get_output_headers(ar->ar_req),
 	    "Host", "127.0.0.1");
@@ -84,13 +109,11 @@ admin_request(struct event_base *base, int port, const char *method,
 	    "Connection", "close");
 	TAILQ_INSERT_TAIL(&admin_requests, ar, ar_entry);
 	if (evhttp_make_request(ar->ar_conn, ar->ar_req, type, path) == -1) {
-		/* evhttp has freed the request; report the failure later. */
-		TAILQ_REMOVE(&admin_requests, ar, ar_entry);
-		evhttp_connection_free(ar->ar_conn);
-		free(ar);
+		/* evhttp has freed the request. */
+		ar->ar_done = 1;
+		admin_free(ar);
 		return NULL;
 	}
-	evhttp_connection_free_on_completion(ar->ar_conn);
 	return ar;
 }
 
@@ -100,13 +123,11 @@ admin_cancel(struct admin_request *ar)
 {
 	if (ar == NULL)
 		return;
-	TAILQ_REMOVE(&admin_requests, ar, ar_entry);
-	/*
-	 * Cancelling fails the connection without calling back, and a
-	 * connection marked free-on-completion then frees itself.
-	 */
-	evhttp_cancel_request(ar->ar_req);
-	free(ar);
+	/* A finished request waits only for its deferred free. */
+	if (ar->ar_done)
+		ar->ar_cb = NULL;
+	else
+		admin_free(ar);
 }
 
 /* Frees every request in flight; for the end of the program. */
@@ -116,5 +137,5 @@ admin_cancel_all(void)
 	struct admin_request	*ar;
 
 	while ((ar = TAILQ_FIRST(&admin_requests)) != NULL)
-		admin_cancel(ar);
+		admin_free(ar);
 }
