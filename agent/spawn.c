@@ -1,18 +1,22 @@
 /*
- * Starting the proxy: fork and exec with no shell, as tini and s6 do it.
- * Signals are blocked around fork so that no libevent handler runs in the
- * child; the child resets every disposition, restores an empty mask, leaves
- * the agent's process group (a terminal's Ctrl-C must reach only the agent,
- * which then drains), asks to be killed when the agent dies, closes every
- * inherited descriptor and execs. The child may only make async-signal-safe
- * calls: gRPC's threads could hold the allocator's lock at fork time.
+ * Starting the proxy: exec with no shell, as tini and s6 do it, but through
+ * clone(CLONE_VM | CLONE_VFORK) on a stack of our own, as posix_spawn does.
+ * The child shares our memory until it execs, so nothing is copied and no
+ * fork handler runs (gRPC's would stop its threads): the agent stays
+ * suspended for the microseconds between clone and exec.
  *
- * An exec failure is reported through a close-on-exec pipe, so the caller
- * knows at once whether the binary ran, and why not.
+ * The child may therefore only make system calls: it resets every signal
+ * disposition (all signals are blocked around the clone, so no handler of
+ * ours can run in it), leaves the agent's process group (a terminal's Ctrl-C
+ * must reach only the agent, which then drains), asks to be killed when the
+ * agent dies, marks every inherited descriptor close-on-exec, restores an
+ * empty signal mask and execs. An exec failure is left in shared memory, so
+ * the caller knows at once whether the binary ran, and why not.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,23 +32,34 @@
 #define CLOSE_RANGE_CLOEXEC	(1U << 2)
 #endif
 
-static void
-spawn_child(const char *path, char *const argv[], int errfd, pid_t parent)
+#define SPAWN_STACK	(64 * 1024)
+
+struct spawn_args {
+	const char	*sa_path;
+	char *const	*sa_argv;
+	pid_t		 sa_parent;
+	volatile int	 sa_errno;	/* set by the child if exec fails */
+};
+
+static int
+spawn_child(void *arg)
 {
-	struct sigaction	 sa;
+	struct spawn_args	*sa = arg;
+	struct sigaction	 dfl;
 	sigset_t		 none;
 	struct rlimit		 rl;
-	int			 sig, fd, e;
+	int			 sig, fd;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
 	for (sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &sa, NULL);
+		(void)sigaction(sig, &dfl, NULL);
 	(void)setpgid(0, 0);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
+	    getppid() != sa->sa_parent) {
+		sa->sa_errno = ESRCH;
 		_exit(127);
-
-	/* Everything from 3 up closes at exec; errfd already does. */
+	}
 	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == -1) {
 		if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
 		    rl.rlim_cur > 65536)
@@ -54,53 +69,50 @@ spawn_child(const char *path, char *const argv[], int errfd, pid_t parent)
 	}
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	execv(path, argv);
-	e = errno;
-	(void)write(errfd, &e, sizeof(e));
+	execv(sa->sa_path, sa->sa_argv);
+	sa->sa_errno = errno;
 	_exit(127);
 }
 
 /*
- * Forks and execs path with argv. Returns the child's pid once the exec has
- * succeeded, or -1 with a message (the child is then already reaped).
+ * Execs path with argv in a new process. Returns the child's pid once the
+ * exec has succeeded, or -1 with a message (the child is then reaped).
  */
 pid_t
 spawn_exec(const char *path, char *const argv[], char *err, size_t errlen)
 {
-	sigset_t	 all, old;
-	int		 fds[2], e = 0, status;
-	pid_t		 pid, parent = getpid();
-	ssize_t		 n;
+	/* Only the libevent thread spawns, one child at a time. */
+	static char		 stack[SPAWN_STACK] __attribute__((aligned(16)));
+	struct spawn_args	 sa;
+	sigset_t		 all, old;
+	int			 status, saved;
+	pid_t			 pid;
 
-	if (pipe2(fds, O_CLOEXEC) == -1) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		return -1;
-	}
+	sa.sa_path = path;
+	sa.sa_argv = argv;
+	sa.sa_parent = getpid();
+	sa.sa_errno = 0;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid = fork();
-	if (pid == 0) {
-		close(fds[0]);
-		spawn_child(path, argv, fds[1], parent);
-	}
-	e = errno;
+	saved = errno;
+	pid = clone(spawn_child, stack + sizeof(stack),
+	    CLONE_VM | CLONE_VFORK | SIGCHLD, &sa);
+	if (pid == -1)
+		saved = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	close(fds[1]);
 	if (pid == -1) {
-		close(fds[0]);
-		snprintf(err, errlen, "fork: %s", strerror(e));
+		snprintf(err, errlen, "clone: %s", strerror(saved));
 		return -1;
 	}
-	/* Returns as soon as the exec closes the pipe: microseconds. */
-	do {
-		n = read(fds[0], &e, sizeof(e));
-	} while (n == -1 && errno == EINTR);
-	close(fds[0]);
-	if (n == (ssize_t)sizeof(e)) {
+	/* CLONE_VFORK: the child has exec'd or exited by now. */
+	if (sa.sa_errno != 0) {
 		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 			;
-		snprintf(err, errlen, "exec %s: %s", path, strerror(e));
+		snprintf(err, errlen, "exec %s: %s", path,
+		    strerror(sa.sa_errno));
+		errno = saved;
 		return -1;
 	}
+	errno = saved;
 	return pid;
 }
