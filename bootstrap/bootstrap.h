@@ -7,6 +7,8 @@
 #define BOOTSTRAP_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -18,5 +20,36 @@ json_t	*bootstrap_render(const struct config *, char *, size_t);
 int	 bootstrap_write(const char *, const json_t *, char *, size_t);
 /* "pilot-agent bootstrap": returns the exit code. */
 int	 bootstrap_command(int, char **);
+
+/* render.c: helpers shared by the files of this folder. */
+void	 bootstrap_pb_duration(int64_t, char *, size_t);
+int	 bootstrap_ipv6_only(const struct config *);
+int	 bootstrap_split_hostport(const char *, char *, size_t, int *);
+
+/* metadata.c: the node and its metadata (see the file for the layers). */
+json_t	*bootstrap_node(const struct config *, char *, size_t);
+json_t	*bootstrap_metadata(const struct config *, char *, size_t);
+
+/* digest.c: digests of the watched inputs, "fnv1a64:<16 hex digits>". */
+#define BOOTSTRAP_DIGEST_LEN	32
+int	 bootstrap_digest_file(const char *, char *, size_t);
+int	 bootstrap_digest_dir(const char *, char *, size_t);
+
+/* override.c: protobuf merge semantics (objects merge, lists append). */
+void	 bootstrap_merge(json_t *, json_t *);
+int	 bootstrap_override(json_t *, const char *, const char *, char *,
+	    size_t);
+int	 bootstrap_override_text(json_t *, const char *, size_t, const char *,
+	    const char *, char *, size_t);
+
+/* write.c: the serialized form of every written bootstrap. */
+char	*bootstrap_dump(const json_t *);
+int	 bootstrap_write_bytes(const char *, const char *, size_t, mode_t,
+	    char *, size_t);
+
+/* document.c: JSON or YAML documents (mesh config, override) as jansson. */
+json_t	*document_parse(const char *, size_t, const char *, char *, size_t);
+json_t	*document_load(const char *, char *, size_t);
+char	*document_read(const char *, size_t *, char *, size_t);
 
 #endif

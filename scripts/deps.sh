@@ -6,7 +6,11 @@ set -eu
 pkgs="build-essential pkg-config clang libevent-dev libjansson-dev libprotobuf-c-dev
 protobuf-c-compiler libgrpc-dev libyaml-dev protobuf-compiler python3 python3-protobuf
 python3-yaml curl iproute2 iptables util-linux procps psmisc wrk prometheus mandoc
-nodejs npm valgrind"
+openssl valgrind"
+# Node.js may come from elsewhere than Debian (with its own npm, which
+# Debian's npm package conflicts with): only install it when it is missing.
+command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 
 missing=""
 for p in $pkgs; do
