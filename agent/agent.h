@@ -8,6 +8,7 @@
 #define AGENT_H
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -99,6 +100,7 @@ struct config {
 	int		 cf_control_plane_bootstrap;
 	int		 cf_exit_on_zero_active;
 	int		 cf_log_as_json;
+	int		 cf_help;		/* --help: print and exit */
 
 	/* The xDS relay (relay*.c). */
 	char		*cf_istiod_san;		/* ISTIOD_SAN */
@@ -152,6 +154,7 @@ int	config_set(struct config *, const struct config_flag *, const char *,
 int	config_parse(struct config *, int, char **, char *, size_t);
 int	config_identity(struct config *, char *, size_t);
 void	config_free(struct config *);
+void	config_usage(FILE *, const char *, const char *);
 const char *config_role_name(enum config_role);
 int	parse_bool(const char *, int *);
 
@@ -211,6 +214,10 @@ struct relay *relay_new(struct event_base *, const struct config *, char *,
 void	relay_free(struct relay *);
 struct json_t *relay_syncz(struct relay *);
 void	relay_metrics(struct relay *, struct evbuffer *);
+
+/* wait.c and request.c: "pilot-agent wait" and "pilot-agent request". */
+int	wait_main(int, char **);
+int	request_main(int, char **);
 
 /* iptables.c: the istio-iptables and istio-clean-iptables subcommands. */
 int	iptables_main(int, char **);

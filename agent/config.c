@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "agent.h"
 
@@ -59,6 +62,14 @@ const struct config_flag config_flags[] = {
 	F("concurrency", "concurrency", CT_INT, cf_concurrency),
 	F("controlPlaneBootstrap", NULL, CT_BOOL, cf_control_plane_bootstrap),
 	F("log_as_json", NULL, CT_BOOL, cf_log_as_json),
+	F("xdsReconnectInitialInterval", NULL, CT_DURATION,
+	    cf_xds_reconnect_initial),
+	F("xdsReconnectMaxInterval", NULL, CT_DURATION, cf_xds_reconnect_max),
+	F("xdsKeepaliveInterval", NULL, CT_DURATION, cf_xds_keepalive_interval),
+	F("xdsKeepaliveTimeout", NULL, CT_DURATION, cf_xds_keepalive_timeout),
+	F("xdsMaxReceiveMessageSize", NULL, CT_INT, cf_xds_max_recv_size),
+	F("xdsEndStreamOnUpstreamFailure", NULL, CT_BOOL,
+	    cf_xds_end_on_upstream_failure),
 	{ NULL, NULL, CT_STRING, 0 }
 };
 
@@ -119,6 +130,11 @@ config_defaults(struct config *cf)
 	cf->cf_envoy_status_port = 15021;
 	cf->cf_prometheus_port = 15090;
 	cf->cf_concurrency = -1;
+	cf->cf_xds_reconnect_initial = 100 * 1000000LL;
+	cf->cf_xds_reconnect_max = 1000 * 1000000LL;
+	cf->cf_xds_keepalive_interval = 30 * 1000000000LL;
+	cf->cf_xds_keepalive_timeout = 10 * 1000000000LL;
+	cf->cf_xds_max_recv_size = INT_MAX;
 }
 
 const char *
@@ -244,6 +260,10 @@ config_environment(struct config *cf, char *err, size_t errlen)
 		    cf_envoy_status_port) },
 		{ "ENVOY_PROMETHEUS_PORT", F("ENVOY_PROMETHEUS_PORT", NULL,
 		    CT_PORT, cf_prometheus_port) },
+		{ "ISTIOD_SAN", F("ISTIOD_SAN", NULL, CT_STRING,
+		    cf_istiod_san) },
+		{ "XDS_ROOT_CA", F("XDS_ROOT_CA", NULL, CT_STRING,
+		    cf_xds_root_ca) },
 	};
 	const char	*v;
 	size_t		 i;
@@ -299,6 +319,13 @@ config_validate(struct config *cf, char *err, size_t errlen)
 		    "\"--restartInitialInterval\" flag: must be positive");
 		return -1;
 	}
+	if (cf->cf_xds_reconnect_initial == 0 ||
+	    cf->cf_xds_reconnect_max < cf->cf_xds_reconnect_initial) {
+		snprintf(err, errlen, "invalid --xdsReconnectInitialInterval or "
+		    "--xdsReconnectMaxInterval: the first must be positive and "
+		    "not above the second");
+		return -1;
+	}
 	return 0;
 }
 
@@ -342,6 +369,11 @@ config_parse(struct config *cf, int argc, char **argv, char *err,
 			}
 			continue;
 		}
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			cf->cf_help = 1;
+			rc = 0;
+			goto out;
+		}
 		name = arg + (arg[1] == '-' ? 2 : 1);
 		eq = strchr(name, '=');
 		len = eq != NULL ? (size_t)(eq - name) : strlen(name);
@@ -381,7 +413,19 @@ config_parse(struct config *cf, int argc, char **argv, char *err,
 	}
 	if (config_environment(cf, err, errlen) == -1)
 		goto out;
-	/* The ProxyConfig layers (mesh config, PROXY_CONFIG) go here. */
+	/*
+	 * The ProxyConfig layers (mesh config, PROXY_CONFIG); the mesh config
+	 * file is named by a flag, so that one flag is applied first.
+	 */
+	for (i = 0; i < nvals; i++) {
+		if (vals[i].fv_flag->cg_offset ==
+		    offsetof(struct config, cf_mesh_config) &&
+		    config_set(cf, vals[i].fv_flag, vals[i].fv_value, "flag",
+		    err, errlen) == -1)
+			goto out;
+	}
+	if (proxyconfig_apply(cf, err, errlen) == -1)
+		goto out;
 	for (i = 0; i < nvals; i++) {
 		if (config_set(cf, vals[i].fv_flag, vals[i].fv_value, "flag",
 		    err, errlen) == -1)
@@ -514,6 +558,80 @@ config_identity(struct config *cf, char *err, size_t errlen)
 	return 0;
 }
 
+static int
+config_flag_cmp(const void *a, const void *b)
+{
+	const struct config_flag *const *x = a, *const *y = b;
+
+	return strcasecmp((*x)->cg_name, (*y)->cg_name);
+}
+
+/*
+ * The flags of "proxy" and "bootstrap" with their defaults, from the same
+ * table the parser uses, so that the two cannot drift apart.
+ */
+void
+config_usage(FILE *f, const char *cmd, const char *extra)
+{
+	static const char *const types[] = {
+		[CT_STRING] = "string", [CT_DURATION] = "duration",
+		[CT_PORT] = "port", [CT_INT] = "int", [CT_BOOL] = "bool"
+	};
+	const struct config_flag	**sorted, *cg;
+	struct config			  cf;
+	char				  dflt[256], name[64];
+	size_t				  n = 0, i;
+	const char			 *const *ig;
+
+	config_defaults(&cf);
+	for (cg = config_flags; cg->cg_name != NULL; cg++)
+		n++;
+	sorted = xcalloc(n, sizeof(*sorted));
+	for (i = 0; i < n; i++)
+		sorted[i] = &config_flags[i];
+	qsort(sorted, n, sizeof(*sorted), config_flag_cmp);
+	fprintf(f, "usage: pilot-agent %s%s [flags]\n\nflags:\n", cmd,
+	    strcmp(cmd, "proxy") == 0 ? " [sidecar|router]" : "");
+	for (i = 0; i < n; i++) {
+		const char *base = (const char *)&cf + sorted[i]->cg_offset;
+
+		cg = sorted[i];
+		switch (cg->cg_type) {
+		case CT_STRING:
+			snprintf(dflt, sizeof(dflt), "\"%s\"",
+			    *(char *const *)base != NULL ?
+			    *(char *const *)base : "");
+			break;
+		case CT_DURATION:
+			duration_format(*(const int64_t *)base, dflt,
+			    sizeof(dflt));
+			break;
+		case CT_BOOL:
+			snprintf(dflt, sizeof(dflt), "%s",
+			    *(const int *)base ? "true" : "false");
+			break;
+		case CT_PORT:
+		case CT_INT:
+			snprintf(dflt, sizeof(dflt), "%d", *(const int *)base);
+			break;
+		}
+		snprintf(name, sizeof(name), "--%s %s", cg->cg_name,
+		    types[cg->cg_type]);
+		fprintf(f, "  %-38s (default %s)\n", name, dflt);
+	}
+	if (extra != NULL)
+		fputs(extra, f);
+	fprintf(f, "  %-38s print this help\n", "-h, --help");
+	fprintf(f, "\naccepted and ignored, as Istio's:");
+	for (ig = config_ignored; *ig != NULL; ig++)
+		fprintf(f, " --%s", *ig);
+	for (ig = config_ignored_bools; *ig != NULL; ig++)
+		fprintf(f, " --%s", *ig);
+	fprintf(f, "\n\nSee pilot-agent(8) for what each flag does.\n");
+	free(sorted);
+	config_free(&cf);
+}
+
 void
 config_free(struct config *cf)
 {
@@ -535,5 +653,8 @@ config_free(struct config *cf)
 	for (i = 0; i < cf->cf_nips; i++)
 		free(cf->cf_ips[i]);
 	free(cf->cf_node_id);
+	free(cf->cf_istiod_san);
+	free(cf->cf_xds_root_ca);
+	json_decref(cf->cf_proxy_config);
 	memset(cf, 0, sizeof(*cf));
 }

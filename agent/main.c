@@ -19,6 +19,7 @@
 
 #include "agent.h"
 #include "bootstrap.h"
+#include "status.h"
 
 struct proxy_run {
 	struct event_base	*pr_base;
@@ -100,6 +101,7 @@ proxy_main(int argc, char **argv)
 	struct proxy_run	 pr;
 	struct config		 cf;
 	struct watch		*watch;
+	struct status		*status;
 	struct event		*sigev[sizeof(sigs) / sizeof(sigs[0])];
 	struct stat		 st;
 	char			 err[1024];
@@ -110,6 +112,11 @@ proxy_main(int argc, char **argv)
 		log_error("%s", err);
 		config_free(&cf);
 		return EXIT_USAGE;
+	}
+	if (cf.cf_help) {
+		config_usage(stdout, "proxy", NULL);
+		config_free(&cf);
+		return 0;
 	}
 	log_set_json(cf.cf_log_as_json);
 	if (stat(cf.cf_binary_path, &st) == -1 || !S_ISREG(st.st_mode) ||
@@ -144,6 +151,16 @@ proxy_main(int argc, char **argv)
 		return 1;
 	}
 	pr.pr_sv = supervise_new(pr.pr_base, &cf);
+	/* Health, probes and metrics on the status and Prometheus ports. */
+	if ((status = status_new(pr.pr_base, &cf, pr.pr_sv, pr.pr_relay, err,
+	    sizeof(err))) == NULL) {
+		log_error("status server: %s", err);
+		supervise_free(pr.pr_sv);
+		relay_free(pr.pr_relay);
+		event_base_free(pr.pr_base);
+		config_free(&cf);
+		return 1;
+	}
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		sigev[i] = evsignal_new(pr.pr_base, sigs[i], proxy_signal, &pr);
 		evsignal_add(sigev[i], NULL);
@@ -167,6 +184,7 @@ proxy_main(int argc, char **argv)
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		event_free(sigev[i]);
 	watch_free(watch);
+	status_free(status);
 	supervise_free(pr.pr_sv);
 	relay_free(pr.pr_relay);
 	event_base_free(pr.pr_base);
@@ -198,6 +216,10 @@ main(int argc, char **argv)
 		return bootstrap_command(argc - 1, argv + 1);
 	if (strcmp(cmd, "istio-iptables") == 0)
 		return iptables_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "wait") == 0)
+		return wait_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "request") == 0)
+		return request_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "istio-clean-iptables") == 0)
 		return iptables_clean_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0) {

@@ -79,6 +79,12 @@ bootstrap_command(int argc, char **argv)
 		rc = command_usage(err);
 		goto out;
 	}
+	if (cf.cf_help) {
+		config_usage(stdout, "bootstrap", "  --output string                        "
+		    "write the bootstrap to FILE, not stdout\n");
+		rc = 0;
+		goto out;
+	}
 	if ((doc = bootstrap_render(&cf, err, sizeof(err))) == NULL) {
 		rc = command_usage(err);
 		goto out;
