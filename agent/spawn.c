@@ -41,6 +41,11 @@ struct spawn_args {
 	volatile int	 sa_errno;	/* set by the child if exec fails */
 };
 
+/*
+ * Not instrumented by the sanitizers: their bookkeeping assumes a thread's
+ * own stack, and this runs on ours, sharing the agent's memory.
+ */
+__attribute__((no_sanitize("address", "undefined")))
 static int
 spawn_child(void *arg)
 {
