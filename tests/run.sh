@@ -72,7 +72,8 @@ collect() {
 }
 
 for t in "${tests[@]}"; do
-	case $t in *"$filter"*) ;; *) continue ;; esac
+	name=${t%%:*}-$(basename "${t#*:}" .sh)
+	case $name in *"$filter"*) ;; *) continue ;; esac
 	while [ ${#running[@]} -ge "$jobs" ]; do
 		wait -n 2>/dev/null
 		for pid in "${!running[@]}"; do

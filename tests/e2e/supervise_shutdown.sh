@@ -66,11 +66,14 @@ wait_exit "$AGENT_PID" 5 || fail "second SIGTERM did not end the drain"
 log_has "drain cut short" || fail "no cut-short line"
 echo "shutdown ok"
 
-# 4. The proxy ending by itself during the drain: its own code.
+# 4. The proxy ending by itself during the drain: its own code. Its exit
+# timer must fire after the SIGTERM, so the test checks the order.
 unset ADMIN_PORT STATUS_PORT HEALTH_PORT PROM_PORT
-ENVOY_EMU_EXIT_CODE=3 ENVOY_EMU_EXIT_AFTER=2s start_agent --terminationDrainDuration 60s
+ENVOY_EMU_EXIT_CODE=3 ENVOY_EMU_EXIT_AFTER=4s start_agent --terminationDrainDuration 60s
 wait_live 0
 kill -TERM "$AGENT_PID"
-wait_exit "$AGENT_PID" 10 || fail "agent did not exit with its proxy"
+wait_until 5 log_has "drain: waiting 1m0s" || fail "no drain"
+wait_exit "$AGENT_PID" 15 || fail "agent did not exit with its proxy"
+log_has "cold start in" && fail "the proxy exited before the SIGTERM; test too slow"
 [ "$EXIT_CODE" = 3 ] || fail "exit code $EXIT_CODE, want the proxy's 3"
 echo "shutdown codes ok"

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Hot restart of the stand-in, epoch 0 -> 1 -> 2, under load with and
+# without keep-alive: no failed request, every epoch answers, the old epochs
+# exit 0 when their parent shutdown time is up, never more than 3 processes.
+. "$TOP/tests/lib.sh"
+. "$TOP/tests/envoy-emu/e2e.sh"
+
+PORT=$(free_port)
+emu_config "$T/emu.json" "health:$PORT"
+FLAGS=(--drain-time-s 1 --parent-shutdown-time-s 2 --concurrency 2)
+
+emu_start 0 "${FLAGS[@]}"
+wait_emu_epoch 0
+monitor_procs "$T/maxprocs"
+spawn "$B/tools/loadgen" --url "http://127.0.0.1:$PORT/" --keepalive --concurrency 4 \
+	--stop-file "$T/stop" --duration 60s >"$T/keep.json"
+LOAD1=$LAST_PID
+spawn "$B/tools/loadgen" --url "http://127.0.0.1:$PORT/" --concurrency 2 \
+	--stop-file "$T/stop" --duration 60s >"$T/new.json"
+LOAD2=$LAST_PID
+sleep 0.5
+
+for e in 1 2; do
+	emu_start "$e" "${FLAGS[@]}"
+	wait_emu_epoch "$e"
+	grep -q "took over listen socket 127.0.0.1:$PORT" "$T/emu$e.log" ||
+		fail "epoch $e bound its own socket: $(cat "$T/emu$e.log")"
+	grep -q "shutting down admin due to child startup" "$T/emu$((e - 1)).log" ||
+		fail "epoch $((e - 1)) kept its admin"
+	sleep 1
+done
+for e in 0 1; do
+	wait_exit "${EMU_PIDS[$e]}" 10 || fail "epoch $e still running"
+	[ "$EXIT_CODE" = 0 ] || fail "epoch $e exit code $EXIT_CODE"
+	grep -q "shutting down due to child request" "$T/emu$e.log" ||
+		fail "epoch $e not terminated by its child: $(tail -5 "$T/emu$e.log")"
+done
+sleep 0.5
+touch "$T/stop"
+wait_exit "$LOAD1" 20 || fail "loadgen did not stop"
+wait_exit "$LOAD2" 20 || fail "loadgen did not stop"
+check_load "$T/keep.json" 0 1 2
+check_load "$T/new.json" 0 1 2
+max=$(cat "$T/maxprocs" 2>/dev/null || echo 0)
+[ "$max" -le 3 ] && [ "$max" -ge 2 ] || fail "process count peaked at $max: $(cat "$T/maxprocs.pids")"
+
+admin_get /server_info | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+cur, all_ = int(d["uptime_current_epoch"][:-1]), int(d["uptime_all_epochs"][:-1])
+assert d["command_line_options"]["restart_epoch"] == 2 and all_ >= cur + 2, (cur, all_)
+' || fail "uptime_all_epochs not carried over: $(admin_get /server_info | grep uptime)"
+[ "$(stat_of server.hot_restart_epoch)" = 2 ] || fail "server.hot_restart_epoch"
+kill -TERM "${EMU_PIDS[2]}"
+wait_exit "${EMU_PIDS[2]}" 5 || fail "epoch 2 did not stop"
+[ "$EXIT_CODE" = 0 ] || fail "epoch 2 exit code $EXIT_CODE"
+echo "hot restart ok (max $max processes)"
