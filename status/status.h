@@ -1,11 +1,14 @@
 /*
  * What the status/ folder exports: the agent's HTTP servers on the status
- * port (15020) and the Prometheus port (15090).
+ * port (15020) and the Prometheus port (15090). The second half declares
+ * what the files of this folder share among themselves; nothing outside
+ * status/ (except its unit tests and fuzz harnesses) calls those.
  */
 #ifndef STATUS_H
 #define STATUS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "agent.h"
 
@@ -14,5 +17,138 @@ struct status;
 struct status *status_new(struct event_base *, struct config *,
 	    struct supervise *, struct relay *, char *, size_t);
 void	status_free(struct status *);
+
+/* ---- Internal to status/ ---- */
+
+struct evhttp_request;
+struct evkeyvalq;
+
+/* status.c: the servers and the state every handler reaches. */
+struct status {
+	struct event_base	*st_base;
+	struct config		*st_config;
+	struct supervise	*st_sv;
+	struct relay		*st_relay;
+	struct status_server	*st_status;	/* 15020 */
+	struct status_server	*st_prom;	/* 15090 */
+	struct ready		*st_ready;
+	struct metrics		*st_metrics;
+	struct probe		*st_probe;
+	struct event		*st_quit_ev;	/* deferred quit or drain */
+	int			 st_quit_what;
+};
+
+void	status_reply(struct evhttp_request *, int, const char *,
+	    const char *);
+int	status_from_loopback(struct evhttp_request *);
+
+/* fetch.c: an asynchronous HTTP/1.1 GET through evhttp. */
+struct fetch;
+struct evbuffer;
+
+/*
+ * Called once when the fetch ends, unless it was cancelled. code is the
+ * HTTP status, or 0 with a reason in error. body holds what was not handed
+ * to a data callback (NULL on failure). The fetch is freed after it returns.
+ */
+typedef void (*fetch_done_cb)(struct fetch *, int, struct evbuffer *,
+	    const char *, void *);
+/* Response headers arrived; return -1 to give up (done gets an error). */
+typedef int (*fetch_head_cb)(struct fetch *, int, struct evkeyvalq *,
+	    void *);
+/* Part of the body arrived in the buffer; take what you want from it. */
+typedef void (*fetch_data_cb)(struct fetch *, struct evbuffer *, void *);
+
+struct fetch *fetch_new(struct event_base *, const char *, int, const char *,
+	    int64_t);
+void	fetch_header(struct fetch *, const char *, const char *);
+void	fetch_callbacks(struct fetch *, fetch_head_cb, fetch_data_cb,
+	    fetch_done_cb, void *);
+void	fetch_body_limit(struct fetch *, size_t);
+int	fetch_start(struct fetch *, char *, size_t);
+void	fetch_read_size(struct fetch *, size_t);
+void	fetch_pause(struct fetch *, int);
+void	fetch_stop(struct fetch *);
+void	fetch_cancel(struct fetch *);
+
+/* ready.c: GET /healthz/ready. */
+struct ready *ready_new(struct status *);
+void	ready_free(struct ready *);
+void	ready_handle(struct ready *, struct evhttp_request *);
+void	ready_metrics(struct ready *, struct evbuffer *);
+
+/*
+ * ready.c: the parsers of the proxy's admin /stats text, exported for the
+ * unit tests. ready_parse_config fills cds ok/rejected, lds ok/rejected.
+ */
+void	ready_parse_config(const char *, size_t, long long [4]);
+int	ready_parse_server(const char *, size_t, long long *, long long *);
+
+/* metrics.c: the merged Prometheus pages. */
+struct metrics_app {
+	char	*ma_path;
+	int	 ma_port;
+};
+
+struct metrics *metrics_new(struct status *, char *, size_t);
+void	metrics_free(struct metrics *);
+void	metrics_handle(struct metrics *, struct evhttp_request *, int);
+void	metrics_agent(struct metrics *, struct evbuffer *);
+int	metrics_parse_annotations(const char *, struct metrics_app *, char *,
+	    size_t);
+const char *metrics_negotiate(const char *);
+size_t	metrics_complete_lines(struct evbuffer *);
+void	metrics_stream_feed(struct evbuffer *, struct evbuffer *,
+	    struct evbuffer *);
+void	metrics_stream_end(struct evbuffer *, int);
+
+/* procstat.c: the agent's own process metrics. */
+void	procstat_metrics(struct evbuffer *);
+double	procstat_start_time(void);
+
+/* probe.c: the application probes of ISTIO_KUBE_APP_PROBERS. */
+enum probe_kind {
+	PROBE_HTTP,
+	PROBE_TCP,
+	PROBE_GRPC
+};
+
+struct probe_header {
+	char	*ph_name;
+	char	*ph_value;
+};
+
+struct probe_def {
+	char			*pd_path;	/* /app-health/web/livez */
+	enum probe_kind		 pd_kind;
+	char			*pd_host;	/* NULL: the pod's address */
+	int			 pd_port;
+	char			*pd_http_path;
+	int			 pd_https;
+	struct probe_header	*pd_headers;
+	size_t			 pd_nheaders;
+	char			*pd_service;	/* gRPC, may be NULL */
+	int64_t			 pd_timeout;	/* nanoseconds */
+};
+
+struct probe *probe_new(struct status *, char *, size_t);
+void	probe_free(struct probe *);
+int	probe_handle(struct probe *, struct evhttp_request *);
+int	probe_parse(const char *, struct probe_def **, size_t *, char *,
+	    size_t);
+void	probe_defs_free(struct probe_def *, size_t);
+
+/* probe_grpc.c: grpc.health.v1.Health/Check through gRPC core. */
+struct probe_grpc;
+typedef void (*probe_grpc_cb)(int, const char *, void *);
+
+struct probe_grpc *probe_grpc_new(struct event_base *, char *, size_t);
+void	probe_grpc_free(struct probe_grpc *);
+int	probe_grpc_check(struct probe_grpc *, const char *, const char *,
+	    int64_t, const char *, probe_grpc_cb, void *);
+
+/* debug.c: GET /debug/epochs and /debug/syncz. */
+void	debug_handle_epochs(struct status *, struct evhttp_request *);
+void	debug_handle_syncz(struct status *, struct evhttp_request *);
 
 #endif

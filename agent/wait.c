@@ -1,0 +1,252 @@
+/*
+ * "pilot-agent wait": blocks until a URL (by default the proxy's readiness
+ * listener, http://localhost:15021/healthz/ready) answers 200, as Istio's
+ * "pilot-agent wait" does for a postStart hook that holds the application
+ * back until the sidecar is ready. Every --periodMillis it makes one GET
+ * with a --requestTimeoutMillis limit; it exits 0 once one answers 200, or
+ * 1 when --timeoutSeconds have passed, saying what the last try got.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "agent.h"
+
+struct wait_state {
+	struct event_base		*wt_base;
+	struct evhttp_uri		*wt_uri;
+	const char			*wt_url;
+	char				*wt_path;
+	struct evhttp_connection	*wt_evcon;	/* the try under way */
+	struct event			*wt_try_ev;
+	struct event			*wt_deadline_ev;
+	struct timeval			 wt_period;
+	int				 wt_request_ms;
+	char				 wt_last[256];
+	int				 wt_code;	/* -1: still waiting */
+};
+
+static void	wait_schedule(struct wait_state *);
+
+static int
+wait_int(const char *name, const char *v, int *out)
+{
+	char	*end;
+	long	 n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || errno != 0 || n < 0 || n > INT_MAX) {
+		log_error("invalid argument \"%s\" for \"--%s\" flag: not a "
+		    "whole number >= 0", v, name);
+		return -1;
+	}
+	*out = (int)n;
+	return 0;
+}
+
+static void
+wait_end_try(struct wait_state *wt)
+{
+	if (wt->wt_evcon != NULL) {
+		evhttp_connection_free(wt->wt_evcon);
+		wt->wt_evcon = NULL;
+	}
+}
+
+static void
+wait_deferred_free(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evhttp_connection_free(arg);
+}
+
+static void
+wait_response(struct evhttp_request *req, void *arg)
+{
+	struct wait_state		*wt = arg;
+	struct evhttp_connection	*evcon = wt->wt_evcon;
+	int				 code;
+
+	/* The connection is freed from the loop, outside its callback. */
+	wt->wt_evcon = NULL;
+	event_base_once(wt->wt_base, -1, EV_TIMEOUT, wait_deferred_free, evcon,
+	    NULL);
+	if (wt->wt_code != -1)
+		return;
+	code = req != NULL ? evhttp_request_get_response_code(req) : 0;
+	if (code == 200) {
+		log_info("Envoy is ready!");
+		wt->wt_code = 0;
+		event_base_loopbreak(wt->wt_base);
+		return;
+	}
+	if (code == 0)
+		snprintf(wt->wt_last, sizeof(wt->wt_last), "Get \"%s\": "
+		    "request failed or timed out", wt->wt_url);
+	else
+		snprintf(wt->wt_last, sizeof(wt->wt_last), "HTTP status code "
+		    "%d", code);
+	log_debug("Not ready yet: %s", wt->wt_last);
+	wait_schedule(wt);
+}
+
+static void
+wait_try(evutil_socket_t fd, short what, void *arg)
+{
+	struct wait_state	*wt = arg;
+	struct evhttp_request	*req;
+	struct timeval		 tv;
+	const char		*host = evhttp_uri_get_host(wt->wt_uri);
+	int			 port = evhttp_uri_get_port(wt->wt_uri);
+	char			 hostport[300];
+
+	(void)fd;
+	(void)what;
+	wait_end_try(wt);
+	if (port == -1)
+		port = 80;
+	wt->wt_evcon = evhttp_connection_base_new(wt->wt_base, NULL, host,
+	    (unsigned short)port);
+	if (wt->wt_evcon == NULL) {
+		snprintf(wt->wt_last, sizeof(wt->wt_last), "cannot connect to "
+		    "%s:%d", host, port);
+		wait_schedule(wt);
+		return;
+	}
+	tv.tv_sec = wt->wt_request_ms / 1000;
+	tv.tv_usec = (wt->wt_request_ms % 1000) * 1000;
+	evhttp_connection_set_timeout_tv(wt->wt_evcon, &tv);
+	evhttp_connection_set_retries(wt->wt_evcon, 0);
+	req = evhttp_request_new(wait_response, wt);
+	snprintf(hostport, sizeof(hostport), strchr(host, ':') != NULL ?
+	    "[%s]:%d" : "%s:%d", host, port);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
+	    hostport);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Connection", "close");
+	if (evhttp_make_request(wt->wt_evcon, req, EVHTTP_REQ_GET,
+	    wt->wt_path) == -1) {
+		snprintf(wt->wt_last, sizeof(wt->wt_last), "cannot send a "
+		    "request to %s", wt->wt_url);
+		wait_schedule(wt);
+	}
+}
+
+static void
+wait_schedule(struct wait_state *wt)
+{
+	evtimer_add(wt->wt_try_ev, &wt->wt_period);
+}
+
+static void
+wait_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct wait_state	*wt = arg;
+
+	(void)fd;
+	(void)what;
+	wt->wt_code = 1;
+	event_base_loopbreak(wt->wt_base);
+}
+
+/* argv[0] is "wait". Returns the exit code. */
+int
+wait_main(int argc, char **argv)
+{
+	struct wait_state	 wt;
+	struct timeval		 tv;
+	const char		*url = "http://localhost:15021/healthz/ready";
+	const char		*path, *query, *scheme;
+	int			 timeout = 60, period = 500, request = 500, i;
+
+	memset(&wt, 0, sizeof(wt));
+	for (i = 1; i < argc; i++) {
+		const char	*arg = argv[i], *name, *eq, *v;
+		size_t		 len;
+
+		if (arg[0] != '-') {
+			log_error("unknown command \"%s\" for \"pilot-agent "
+			    "wait\"", arg);
+			return EXIT_USAGE;
+		}
+		name = arg + (arg[1] == '-' ? 2 : 1);
+		eq = strchr(name, '=');
+		len = eq != NULL ? (size_t)(eq - name) : strlen(name);
+		if (eq != NULL)
+			v = eq + 1;
+		else if (i + 1 < argc)
+			v = argv[++i];
+		else {
+			log_error("flag needs an argument: %s", arg);
+			return EXIT_USAGE;
+		}
+#define IS(s)	(len == strlen(s) && strncmp(name, s, len) == 0)
+		if (IS("url"))
+			url = v;
+		else if (IS("timeoutSeconds")) {
+			if (wait_int("timeoutSeconds", v, &timeout) == -1)
+				return EXIT_USAGE;
+		} else if (IS("periodMillis")) {
+			if (wait_int("periodMillis", v, &period) == -1)
+				return EXIT_USAGE;
+		} else if (IS("requestTimeoutMillis")) {
+			if (wait_int("requestTimeoutMillis", v, &request) == -1)
+				return EXIT_USAGE;
+		} else {
+			log_error("unknown flag: --%.*s", (int)len, name);
+			return EXIT_USAGE;
+		}
+#undef IS
+	}
+	if ((wt.wt_uri = evhttp_uri_parse(url)) == NULL ||
+	    (scheme = evhttp_uri_get_scheme(wt.wt_uri)) == NULL ||
+	    strcasecmp(scheme, "http") != 0 ||
+	    evhttp_uri_get_host(wt.wt_uri) == NULL) {
+		log_error("invalid argument \"%s\" for \"--url\" flag: not an "
+		    "http:// URL", url);
+		if (wt.wt_uri != NULL)
+			evhttp_uri_free(wt.wt_uri);
+		return EXIT_USAGE;
+	}
+	path = evhttp_uri_get_path(wt.wt_uri);
+	query = evhttp_uri_get_query(wt.wt_uri);
+	xasprintf(&wt.wt_path, "%s%s%s", path != NULL && *path != '\0' ? path :
+	    "/", query != NULL ? "?" : "", query != NULL ? query : "");
+	wt.wt_url = url;
+	wt.wt_code = -1;
+	wt.wt_request_ms = request > 0 ? request : 1;
+	wt.wt_period.tv_sec = period / 1000;
+	wt.wt_period.tv_usec = (period % 1000) * 1000;
+	snprintf(wt.wt_last, sizeof(wt.wt_last), "no attempt made");
+	if ((wt.wt_base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	wt.wt_try_ev = evtimer_new(wt.wt_base, wait_try, &wt);
+	wt.wt_deadline_ev = evtimer_new(wt.wt_base, wait_deadline, &wt);
+	tv.tv_sec = timeout;
+	tv.tv_usec = 0;
+	evtimer_add(wt.wt_deadline_ev, &tv);
+	log_info("Waiting for Envoy proxy to be ready (timeout: %d seconds)...",
+	    timeout);
+	wait_schedule(&wt);
+	event_base_dispatch(wt.wt_base);
+	if (wt.wt_code != 0)
+		log_error("timeout waiting for Envoy proxy to become ready. "
+		    "Last error: %s", wt.wt_last);
+	wait_end_try(&wt);
+	event_free(wt.wt_try_ev);
+	event_free(wt.wt_deadline_ev);
+	/* Runs the deferred frees still queued. */
+	event_base_loop(wt.wt_base, EVLOOP_NONBLOCK);
+	event_base_free(wt.wt_base);
+	evhttp_uri_free(wt.wt_uri);
+	free(wt.wt_path);
+	return wt.wt_code == 0 ? 0 : 1;
+}

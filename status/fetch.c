@@ -1,0 +1,359 @@
+/*
+ * An asynchronous HTTP/1.1 GET through evhttp, for everything the status
+ * server asks of others: the proxy's admin API (readiness, stats), the
+ * application's metrics and its HTTP probes.
+ *
+ * A fetch ends exactly once: its done callback runs (success, HTTP error,
+ * transport error, timeout, or fetch_stop), then the fetch is freed; or the
+ * owner calls fetch_cancel and no callback runs. The connection is opened
+ * for this one request ("Connection: close") and left to evhttp to free
+ * (evhttp_connection_free_on_completion) once the request has ended; only a
+ * fetch ended from outside evhttp's callbacks frees it here.
+ *
+ * Work that must not run inside evhttp's own callbacks (ending a fetch from
+ * a data callback frees the connection evhttp is reading from) is deferred
+ * to fe_ev, which runs from the top of the event loop.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "status.h"
+
+struct fetch {
+	struct event_base	*fe_base;
+	struct evhttp_connection *fe_evcon;	/* NULL once evhttp owns it */
+	struct evhttp_request	*fe_req;	/* NULL once sent or ended */
+	struct event		*fe_ev;		/* timeout and deferred end */
+	char			*fe_host;
+	char			*fe_path;
+	int			 fe_port;
+	int64_t			 fe_timeout;
+	struct evkeyvalq	 fe_headers;
+	struct evbuffer		*fe_body;
+	size_t			 fe_limit;	/* buffered body cap, 0: none */
+	int			 fe_code;
+	int			 fe_stopping;	/* end at fe_ev with fe_code */
+	int			 fe_refused;	/* end at fe_ev, connect failed */
+	int			 fe_error;	/* enum evhttp_request_error + 1 */
+	int			 fe_ended;
+	fetch_head_cb		 fe_head_cb;
+	fetch_data_cb		 fe_data_cb;
+	fetch_done_cb		 fe_done_cb;
+	void			*fe_arg;
+};
+
+static void	fetch_free(struct fetch *);
+
+struct fetch *
+fetch_new(struct event_base *base, const char *host, int port,
+    const char *path, int64_t timeout)
+{
+	struct fetch	*fe;
+
+	fe = xcalloc(1, sizeof(*fe));
+	fe->fe_base = base;
+	fe->fe_host = xstrdup(host);
+	fe->fe_port = port;
+	fe->fe_path = xstrdup(path);
+	fe->fe_timeout = timeout;
+	fe->fe_body = evbuffer_new();
+	TAILQ_INIT(&fe->fe_headers);
+	return fe;
+}
+
+/* Adds a request header (replacing one of the same name). */
+void
+fetch_header(struct fetch *fe, const char *name, const char *value)
+{
+	evhttp_remove_header(&fe->fe_headers, name);
+	evhttp_add_header(&fe->fe_headers, name, value);
+}
+
+void
+fetch_callbacks(struct fetch *fe, fetch_head_cb head, fetch_data_cb data,
+    fetch_done_cb done, void *arg)
+{
+	fe->fe_head_cb = head;
+	fe->fe_data_cb = data;
+	fe->fe_done_cb = done;
+	fe->fe_arg = arg;
+}
+
+/*
+ * Without a data callback the body is buffered; past this many bytes the
+ * fetch ends early with what it has (as a prober reading at most 10 KiB).
+ */
+void
+fetch_body_limit(struct fetch *fe, size_t limit)
+{
+	fe->fe_limit = limit;
+}
+
+static const char *
+fetch_error_text(int error)
+{
+	switch (error - 1) {
+	case EVREQ_HTTP_TIMEOUT:
+		return "timeout";
+	case EVREQ_HTTP_EOF:
+		return "connection closed before the response ended";
+	case EVREQ_HTTP_INVALID_HEADER:
+		return "malformed response";
+	case EVREQ_HTTP_BUFFER_ERROR:
+		return "connection error";
+	case EVREQ_HTTP_DATA_TOO_LONG:
+		return "response too large";
+	default:
+		return "connection failed";
+	}
+}
+
+/* Ends the fetch: one call of the done callback, then free. */
+static void
+fetch_end(struct fetch *fe, int code, const char *error)
+{
+	if (fe->fe_ended)
+		return;
+	fe->fe_ended = 1;
+	if (fe->fe_done_cb != NULL)
+		fe->fe_done_cb(fe, code, error == NULL ? fe->fe_body : NULL,
+		    error, fe->fe_arg);
+}
+
+static void
+fetch_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch	*fe = arg;
+
+	(void)fd;
+	(void)what;
+	/* From the top of the loop: freeing the connection is safe here. */
+	if (fe->fe_evcon != NULL) {
+		evhttp_connection_free(fe->fe_evcon);
+		fe->fe_evcon = NULL;
+		fe->fe_req = NULL;
+	}
+	if (fe->fe_refused)
+		fetch_end(fe, 0, "connection failed");
+	else if (fe->fe_stopping)
+		fetch_end(fe, fe->fe_code, NULL);
+	else
+		fetch_end(fe, 0, "timeout");
+	fetch_free(fe);
+}
+
+static void
+fetch_error_cb(enum evhttp_request_error error, void *arg)
+{
+	struct fetch	*fe = arg;
+
+	fe->fe_error = (int)error + 1;
+}
+
+static int
+fetch_header_cb(struct evhttp_request *req, void *arg)
+{
+	struct fetch	*fe = arg;
+
+	fe->fe_code = evhttp_request_get_response_code(req);
+	if (fe->fe_head_cb != NULL && fe->fe_head_cb(fe, fe->fe_code,
+	    evhttp_request_get_input_headers(req), fe->fe_arg) == -1) {
+		fe->fe_error = EVREQ_HTTP_INVALID_HEADER + 1;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+fetch_chunk_cb(struct evhttp_request *req, void *arg)
+{
+	struct fetch	*fe = arg;
+	struct evbuffer	*in = evhttp_request_get_input_buffer(req);
+
+	if (fe->fe_stopping || fe->fe_ended)
+		return;
+	if (fe->fe_data_cb != NULL) {
+		fe->fe_data_cb(fe, in, fe->fe_arg);
+		return;
+	}
+	evbuffer_add_buffer(fe->fe_body, in);
+	if (fe->fe_limit > 0 && evbuffer_get_length(fe->fe_body) >
+	    fe->fe_limit) {
+		evbuffer_drain(fe->fe_body, evbuffer_get_length(fe->fe_body) -
+		    fe->fe_limit);
+		fetch_stop(fe);
+	}
+}
+
+/*
+ * The request ended, well or not; evhttp owns the connection from here,
+ * except after a failed connect: libevent 2.1 then calls back with a
+ * request without a status and does not free the connection even with
+ * free_on_completion, so it is freed from fe_ev.
+ */
+static void
+fetch_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct fetch	*fe = arg;
+	int		 code;
+
+	if (req != NULL && evhttp_request_get_response_code(req) == 0 &&
+	    fe->fe_error == 0 && !fe->fe_stopping) {
+		fe->fe_req = NULL;
+		fe->fe_refused = 1;
+		fe->fe_stopping = 1;
+		event_active(fe->fe_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	fe->fe_evcon = NULL;
+	fe->fe_req = NULL;
+	if (fe->fe_stopping) {
+		/* fe_ev is already active and will end the fetch. */
+		return;
+	}
+	code = req != NULL ? evhttp_request_get_response_code(req) : 0;
+	if (code == 0 || fe->fe_error != 0)
+		fetch_end(fe, 0, fetch_error_text(fe->fe_error));
+	else {
+		/* Any body evhttp held without a chunk callback call. */
+		if (req != NULL)
+			fetch_chunk_cb(req, fe);
+		if (!fe->fe_stopping)
+			fetch_end(fe, code, NULL);
+	}
+	if (fe->fe_stopping)
+		return;
+	fetch_free(fe);
+}
+
+int
+fetch_start(struct fetch *fe, char *err, size_t errlen)
+{
+	struct evkeyvalq	*out;
+	struct evkeyval		*kv;
+	struct timeval		 tv;
+	char			 host[300];
+
+	fe->fe_evcon = evhttp_connection_base_new(fe->fe_base, NULL,
+	    fe->fe_host, (unsigned short)fe->fe_port);
+	if (fe->fe_evcon == NULL) {
+		snprintf(err, errlen, "cannot make a connection to %s:%d",
+		    fe->fe_host, fe->fe_port);
+		return -1;
+	}
+	evhttp_connection_set_retries(fe->fe_evcon, 0);
+	evhttp_connection_free_on_completion(fe->fe_evcon);
+	fe->fe_req = evhttp_request_new(fetch_request_cb, fe);
+	evhttp_request_set_header_cb(fe->fe_req, fetch_header_cb);
+	evhttp_request_set_chunked_cb(fe->fe_req, fetch_chunk_cb);
+	evhttp_request_set_error_cb(fe->fe_req, fetch_error_cb);
+	out = evhttp_request_get_output_headers(fe->fe_req);
+	TAILQ_FOREACH(kv, &fe->fe_headers, next)
+		evhttp_add_header(out, kv->key, kv->value);
+	if (evhttp_find_header(out, "Host") == NULL) {
+		if (strchr(fe->fe_host, ':') != NULL)
+			snprintf(host, sizeof(host), "[%s]:%d", fe->fe_host,
+			    fe->fe_port);
+		else
+			snprintf(host, sizeof(host), "%s:%d", fe->fe_host,
+			    fe->fe_port);
+		evhttp_add_header(out, "Host", host);
+	}
+	evhttp_remove_header(out, "Connection");
+	evhttp_add_header(out, "Connection", "close");
+	fe->fe_ev = evtimer_new(fe->fe_base, fetch_event_cb, fe);
+	tv.tv_sec = fe->fe_timeout / 1000000000LL;
+	tv.tv_usec = (fe->fe_timeout % 1000000000LL) / 1000;
+	evtimer_add(fe->fe_ev, &tv);
+	if (evhttp_make_request(fe->fe_evcon, fe->fe_req, EVHTTP_REQ_GET,
+	    fe->fe_path) == -1) {
+		/* evhttp freed the request; the connection is still ours. */
+		fe->fe_req = NULL;
+		snprintf(err, errlen, "cannot send a request to %s:%d",
+		    fe->fe_host, fe->fe_port);
+		evhttp_connection_free(fe->fe_evcon);
+		fe->fe_evcon = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Lets one read take up to size bytes (libevent's default is 16 KiB), for a
+ * large streamed response: fewer, larger steps through the loop.
+ */
+void
+fetch_read_size(struct fetch *fe, size_t size)
+{
+	if (fe->fe_evcon != NULL)
+		bufferevent_set_max_single_read(
+		    evhttp_connection_get_bufferevent(fe->fe_evcon), size);
+}
+
+/* Stops (1) or resumes (0) reading the response, for flow control. */
+void
+fetch_pause(struct fetch *fe, int paused)
+{
+	struct bufferevent	*bev;
+
+	if (fe->fe_evcon == NULL || fe->fe_ended)
+		return;
+	bev = evhttp_connection_get_bufferevent(fe->fe_evcon);
+	if (paused)
+		bufferevent_disable(bev, EV_READ);
+	else
+		bufferevent_enable(bev, EV_READ);
+}
+
+/*
+ * Ends the fetch early as a success with what has arrived; safe from inside
+ * the fetch's own callbacks. The done callback runs from the event loop.
+ */
+void
+fetch_stop(struct fetch *fe)
+{
+	if (fe->fe_stopping || fe->fe_ended)
+		return;
+	fe->fe_stopping = 1;
+	if (fe->fe_code == 0)
+		fe->fe_code = 200;
+	event_active(fe->fe_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * Ends the fetch without calling back. Not from inside this fetch's own
+ * callbacks (use fetch_stop there).
+ */
+void
+fetch_cancel(struct fetch *fe)
+{
+	if (fe == NULL)
+		return;
+	if (fe->fe_evcon != NULL)
+		evhttp_connection_free(fe->fe_evcon);
+	fe->fe_evcon = NULL;
+	fe->fe_req = NULL;
+	fe->fe_ended = 1;
+	fetch_free(fe);
+}
+
+static void
+fetch_free(struct fetch *fe)
+{
+	if (fe->fe_ev != NULL)
+		event_free(fe->fe_ev);
+	evhttp_clear_headers(&fe->fe_headers);
+	evbuffer_free(fe->fe_body);
+	free(fe->fe_host);
+	free(fe->fe_path);
+	free(fe);
+}
