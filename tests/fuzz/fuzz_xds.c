@@ -1,0 +1,114 @@
+/*
+ * libFuzzer harness for what the xDS relay decodes of outside input: the
+ * four message kinds it observes (relay_msg_decode, and relay_observe on
+ * the result), the in-place scan of responses cut in slices
+ * (relay_msg_decode_response), the node it keeps from a request
+ * (relay_msg_node) and the wire edit of the replay (relay_msg_for_replay).
+ * The first byte picks the kind (and the number of slices); the rest is
+ * the message. Properties: nothing reads out of bounds; the scan agrees
+ * with the full decoding whenever that succeeds; a replayed request never
+ * grows beyond input plus node, decodes when the input did, and carries no
+ * nonce or error.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/slice.h>
+
+#include "agent.h"
+#include "relay.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static void
+fuzz_scan(enum relay_msg_kind kind, const uint8_t *data, size_t size,
+    const struct relay_msg *full, unsigned cuts)
+{
+	grpc_slice		 slices[4];
+	grpc_byte_buffer	*bb;
+	struct relay_msg	 rm;
+	size_t			 i, n = cuts % 4 + 1, off = 0, k;
+
+	for (i = 0; i < n; i++) {
+		k = i == n - 1 ? size - off : size / n;
+		slices[i] = grpc_slice_from_copied_buffer((const char *)data +
+		    off, k);
+		off += k;
+	}
+	bb = grpc_raw_byte_buffer_create(slices, n);
+	for (i = 0; i < n; i++)
+		grpc_slice_unref(slices[i]);
+	if (relay_msg_decode_response(kind, bb, &rm) == 0) {
+		if (rm.rm_bytes != size || !rm.rm_decoded)
+			abort();
+	} else if (full->rm_decoded)
+		abort();
+	if (full->rm_decoded && (strcmp(rm.rm_type_url, full->rm_type_url) !=
+	    0 || strcmp(rm.rm_nonce, full->rm_nonce) != 0 ||
+	    strcmp(rm.rm_version, full->rm_version) != 0 ||
+	    rm.rm_nresources != full->rm_nresources ||
+	    rm.rm_nremoved != full->rm_nremoved))
+		abort();
+	relay_msg_clear(&rm);
+	grpc_byte_buffer_destroy(bb);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct relay_obs	 ob;
+	struct relay_msg	 rm, again;
+	enum relay_msg_kind	 kind;
+	uint8_t			*node = NULL, *out = NULL, *copy;
+	size_t			 nodelen = 0, outlen = 0;
+	int			 decoded;
+
+	if (size < 1)
+		return 0;
+	kind = (enum relay_msg_kind)(data[0] & 3);
+	/* An exact-size copy, so that any overread is caught. */
+	copy = malloc(size - 1 + 1);
+	memcpy(copy, data + 1, size - 1);
+	size--;
+	relay_observe_init(&ob);
+	decoded = relay_msg_decode(kind, copy, size, &rm) == 0;
+	if (rm.rm_bytes != size || decoded != rm.rm_decoded)
+		abort();
+	if (kind == RELAY_MSG_REQUEST || kind == RELAY_MSG_DELTA_REQUEST)
+		relay_observe_request(&ob, &rm);
+	else {
+		relay_observe_response(&ob, &rm);
+		/*
+		 * The scan of a response in slices agrees with the full
+		 * decoding whenever that succeeds (it only checks less).
+		 */
+		fuzz_scan(kind, copy, size, &rm, data[0] >> 2);
+	}
+	if (kind == RELAY_MSG_REQUEST) {
+		relay_msg_node(copy, size, &node, &nodelen);
+		if (relay_msg_for_replay(copy, size, node, nodelen, &out,
+		    &outlen) == 0) {
+			if (outlen > size + nodelen + 11)
+				abort();
+			if (decoded) {
+				if (relay_msg_decode(kind, out, outlen,
+				    &again) != 0)
+					abort();
+				if (*again.rm_nonce != '\0' ||
+				    again.rm_has_error ||
+				    strcmp(again.rm_type_url,
+				    rm.rm_type_url) != 0)
+					abort();
+				relay_msg_clear(&again);
+			}
+			free(out);
+		}
+		free(node);
+	}
+	relay_msg_clear(&rm);
+	relay_observe_clear(&ob);
+	free(copy);
+	return 0;
+}

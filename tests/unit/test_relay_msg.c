@@ -1,0 +1,397 @@
+/*
+ * Unit tests of the relay's message decoding (relay_msg.c), its wire edit
+ * for the replay, its observations (relay_observe.c) and its bounded queue
+ * (relay_queue.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <grpc/byte_buffer.h>
+#include <jansson.h>
+
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
+
+#include "agent.h"
+#include "relay.h"
+
+static int failures;
+
+#define CHECK(c) do {							\
+	if (!(c)) {							\
+		fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__,	\
+		    __LINE__, #c);					\
+		failures++;						\
+	}								\
+} while (0)
+
+#define CDS "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+#define LDS "type.googleapis.com/envoy.config.listener.v3.Listener"
+
+static uint8_t *
+pack_request(const char *type, const char *version, const char *nonce,
+    const char *node_id, const char *error, size_t *len)
+{
+	Envoy__Service__Discovery__V3__DiscoveryRequest req =
+	    ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+	Envoy__Config__Core__V3__Node node =
+	    ENVOY__CONFIG__CORE__V3__NODE__INIT;
+	Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+	char	*names[] = { (char *)"a", (char *)"b" };
+	uint8_t	*buf;
+
+	req.type_url = (char *)type;
+	req.version_info = (char *)version;
+	req.response_nonce = (char *)nonce;
+	req.n_resource_names = 2;
+	req.resource_names = names;
+	if (node_id != NULL) {
+		node.id = (char *)node_id;
+		node.cluster = (char *)"c";
+		req.node = &node;
+	}
+	if (error != NULL) {
+		st.code = 3;
+		st.message = (char *)error;
+		req.error_detail = &st;
+	}
+	*len = envoy__service__discovery__v3__discovery_request__get_packed_size(
+	    &req);
+	buf = xmalloc(*len);
+	envoy__service__discovery__v3__discovery_request__pack(&req, buf);
+	return buf;
+}
+
+static uint8_t *
+pack_response(const char *type, const char *version, const char *nonce,
+    size_t nres, size_t *len)
+{
+	Envoy__Service__Discovery__V3__DiscoveryResponse resp =
+	    ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_RESPONSE__INIT;
+	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+	Google__Protobuf__Any *anys[8];
+	uint8_t	 payload[100];
+	uint8_t	*buf;
+	size_t	 i;
+
+	memset(payload, 'x', sizeof(payload));
+	any.type_url = (char *)type;
+	any.value.data = payload;
+	any.value.len = sizeof(payload);
+	for (i = 0; i < nres; i++)
+		anys[i] = &any;
+	resp.type_url = (char *)type;
+	resp.version_info = (char *)version;
+	resp.nonce = (char *)nonce;
+	resp.n_resources = nres;
+	resp.resources = anys;
+	*len = envoy__service__discovery__v3__discovery_response__get_packed_size(
+	    &resp);
+	buf = xmalloc(*len);
+	envoy__service__discovery__v3__discovery_response__pack(&resp, buf);
+	return buf;
+}
+
+static void
+test_decode(void)
+{
+	struct relay_msg	 rm;
+	uint8_t			*buf;
+	size_t			 len;
+	static const uint8_t	 junk[] = { 0xff, 0xff, 0xff, 0x07, 0x01 };
+
+	buf = pack_request(CDS, "v1", "n1", "sidecar~1", "bad cluster", &len);
+	CHECK(relay_msg_decode(RELAY_MSG_REQUEST, buf, len, &rm) == 0);
+	CHECK(rm.rm_decoded);
+	CHECK(rm.rm_bytes == len);
+	CHECK(strcmp(rm.rm_type_url, CDS) == 0);
+	CHECK(strcmp(rm.rm_version, "v1") == 0);
+	CHECK(strcmp(rm.rm_nonce, "n1") == 0);
+	CHECK(rm.rm_node_id != NULL && strcmp(rm.rm_node_id, "sidecar~1") == 0);
+	CHECK(rm.rm_has_error && rm.rm_error_code == 3);
+	CHECK(strcmp(rm.rm_error, "bad cluster") == 0);
+	CHECK(rm.rm_nresources == 2);
+	relay_msg_clear(&rm);
+	free(buf);
+
+	buf = pack_response(LDS, "v2", "n2", 3, &len);
+	CHECK(relay_msg_decode(RELAY_MSG_RESPONSE, buf, len, &rm) == 0);
+	CHECK(strcmp(rm.rm_type_url, LDS) == 0);
+	CHECK(strcmp(rm.rm_version, "v2") == 0);
+	CHECK(strcmp(rm.rm_nonce, "n2") == 0);
+	CHECK(rm.rm_nresources == 3);
+	CHECK(!rm.rm_has_error && rm.rm_node_id == NULL);
+	relay_msg_clear(&rm);
+	free(buf);
+
+	CHECK(relay_msg_decode(RELAY_MSG_REQUEST, junk, sizeof(junk), &rm) ==
+	    -1);
+	CHECK(!rm.rm_decoded && rm.rm_bytes == sizeof(junk));
+	CHECK(rm.rm_type_url == NULL);
+	relay_msg_clear(&rm);
+	CHECK(relay_msg_decode(RELAY_MSG_DELTA_RESPONSE, junk, sizeof(junk),
+	    &rm) == -1);
+	relay_msg_clear(&rm);
+	/* An empty message is a valid one, with every field empty. */
+	CHECK(relay_msg_decode(RELAY_MSG_DELTA_REQUEST, junk, 0, &rm) == 0);
+	CHECK(strcmp(rm.rm_type_url, "") == 0);
+	relay_msg_clear(&rm);
+}
+
+/* A byte buffer of data cut in n slices. */
+static grpc_byte_buffer *
+sliced(const uint8_t *data, size_t len, size_t n)
+{
+	grpc_slice		 slices[8];
+	grpc_byte_buffer	*bb;
+	size_t			 i, off = 0, k;
+
+	for (i = 0; i < n; i++) {
+		k = i == n - 1 ? len - off : len / n;
+		slices[i] = grpc_slice_from_copied_buffer((const char *)data +
+		    off, k);
+		off += k;
+	}
+	bb = grpc_raw_byte_buffer_create(slices, n);
+	for (i = 0; i < n; i++)
+		grpc_slice_unref(slices[i]);
+	return bb;
+}
+
+static void
+test_scan(void)
+{
+	struct relay_msg	 a, b;
+	grpc_byte_buffer	*bb;
+	uint8_t			*buf;
+	size_t			 len, n;
+
+	buf = pack_response(CDS, "v7", "n7", 5, &len);
+	CHECK(relay_msg_decode(RELAY_MSG_RESPONSE, buf, len, &a) == 0);
+	for (n = 1; n <= 7; n++) {
+		bb = sliced(buf, len, n);
+		CHECK(relay_msg_decode_response(RELAY_MSG_RESPONSE, bb, &b) ==
+		    0);
+		CHECK(b.rm_decoded && b.rm_bytes == len);
+		CHECK(strcmp(b.rm_type_url, a.rm_type_url) == 0);
+		CHECK(strcmp(b.rm_version, "v7") == 0);
+		CHECK(strcmp(b.rm_nonce, "n7") == 0);
+		CHECK(b.rm_nresources == 5);
+		relay_msg_clear(&b);
+		grpc_byte_buffer_destroy(bb);
+		/* Cut short: not a message. */
+		bb = sliced(buf, len - 3, n);
+		CHECK(relay_msg_decode_response(RELAY_MSG_RESPONSE, bb, &b) ==
+		    -1);
+		CHECK(!b.rm_decoded && b.rm_bytes == len - 3);
+		relay_msg_clear(&b);
+		grpc_byte_buffer_destroy(bb);
+	}
+	relay_msg_clear(&a);
+	free(buf);
+	/* No resources, and no fields at all. */
+	buf = pack_response(LDS, "", "", 0, &len);
+	bb = sliced(buf, len, 1);
+	CHECK(relay_msg_decode_response(RELAY_MSG_RESPONSE, bb, &b) == 0);
+	CHECK(b.rm_nresources == 0 && strcmp(b.rm_type_url, LDS) == 0);
+	relay_msg_clear(&b);
+	grpc_byte_buffer_destroy(bb);
+	free(buf);
+}
+
+static void
+test_delta(void)
+{
+	Envoy__Service__Discovery__V3__DeltaDiscoveryRequest req =
+	    ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_REQUEST__INIT;
+	Envoy__Service__Discovery__V3__DeltaDiscoveryResponse resp =
+	    ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_RESPONSE__INIT;
+	Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+	char		*names[] = { (char *)"x", (char *)"y", (char *)"z" };
+	struct relay_msg rm;
+	uint8_t		 buf[512];
+	size_t		 len;
+
+	req.type_url = (char *)CDS;
+	req.response_nonce = (char *)"7";
+	req.n_resource_names_subscribe = 3;
+	req.resource_names_subscribe = names;
+	req.n_resource_names_unsubscribe = 1;
+	req.resource_names_unsubscribe = names;
+	st.message = (char *)"nope";
+	req.error_detail = &st;
+	len = envoy__service__discovery__v3__delta_discovery_request__pack(&req,
+	    buf);
+	CHECK(relay_msg_decode(RELAY_MSG_DELTA_REQUEST, buf, len, &rm) == 0);
+	CHECK(rm.rm_nresources == 3 && rm.rm_nremoved == 1);
+	CHECK(rm.rm_has_error && strcmp(rm.rm_error, "nope") == 0);
+	CHECK(strcmp(rm.rm_nonce, "7") == 0);
+	relay_msg_clear(&rm);
+
+	resp.type_url = (char *)CDS;
+	resp.system_version_info = (char *)"sv";
+	resp.nonce = (char *)"8";
+	resp.n_removed_resources = 2;
+	resp.removed_resources = names;
+	len = envoy__service__discovery__v3__delta_discovery_response__pack(
+	    &resp, buf);
+	CHECK(relay_msg_decode(RELAY_MSG_DELTA_RESPONSE, buf, len, &rm) == 0);
+	CHECK(strcmp(rm.rm_version, "sv") == 0 && rm.rm_nremoved == 2);
+	relay_msg_clear(&rm);
+}
+
+static void
+test_replay(void)
+{
+	struct relay_msg	 rm;
+	uint8_t			*first, *later, *node, *out, *out2;
+	size_t			 flen, llen, nlen, olen, olen2;
+
+	first = pack_request(CDS, "", "", "sidecar~node", NULL, &flen);
+	later = pack_request(LDS, "v3", "n9", NULL, "rejected", &llen);
+	CHECK(relay_msg_node(first, flen, &node, &nlen) == 0);
+	CHECK(relay_msg_node(later, llen, &out, &olen) == -1);
+
+	/* The later request gets the node, loses nonce and error. */
+	CHECK(relay_msg_for_replay(later, llen, node, nlen, &out, &olen) == 0);
+	CHECK(relay_msg_decode(RELAY_MSG_REQUEST, out, olen, &rm) == 0);
+	CHECK(strcmp(rm.rm_type_url, LDS) == 0);
+	CHECK(strcmp(rm.rm_version, "v3") == 0);
+	CHECK(strcmp(rm.rm_nonce, "") == 0);
+	CHECK(!rm.rm_has_error);
+	CHECK(rm.rm_node_id != NULL &&
+	    strcmp(rm.rm_node_id, "sidecar~node") == 0);
+	CHECK(rm.rm_nresources == 2);
+	relay_msg_clear(&rm);
+
+	/* Without a node, a request with one loses it. */
+	CHECK(relay_msg_for_replay(first, flen, NULL, 0, &out2, &olen2) == 0);
+	CHECK(relay_msg_decode(RELAY_MSG_REQUEST, out2, olen2, &rm) == 0);
+	CHECK(rm.rm_node_id == NULL);
+	relay_msg_clear(&rm);
+
+	/* Malformed input is refused, never read past its end. */
+	CHECK(relay_msg_for_replay(later, llen - 1, NULL, 0, &out2, &olen2) ==
+	    -1 || olen2 <= llen);
+	free(first);
+	free(later);
+	free(node);
+	free(out);
+	free(out2);
+}
+
+static void
+test_observe(void)
+{
+	struct relay_obs	 ob;
+	struct relay_msg	 rm;
+	struct evbuffer		*ev;
+	json_t			*j;
+	uint8_t			*buf;
+	size_t			 len;
+	char			*text;
+
+	relay_observe_init(&ob);
+	buf = pack_request(CDS, "", "", "n", NULL, &len);
+	relay_msg_decode(RELAY_MSG_REQUEST, buf, len, &rm);
+	CHECK(relay_observe_request(&ob, &rm) == RELAY_REQ_SUBSCRIBE);
+	relay_msg_clear(&rm);
+	free(buf);
+
+	buf = pack_response(CDS, "v1", "n1", 2, &len);
+	relay_msg_decode(RELAY_MSG_RESPONSE, buf, len, &rm);
+	relay_observe_response(&ob, &rm);
+	relay_msg_clear(&rm);
+	free(buf);
+
+	buf = pack_request(CDS, "v1", "n1", NULL, NULL, &len);
+	relay_msg_decode(RELAY_MSG_REQUEST, buf, len, &rm);
+	CHECK(relay_observe_request(&ob, &rm) == RELAY_REQ_ACK);
+	relay_msg_clear(&rm);
+	free(buf);
+
+	buf = pack_response(LDS, "v2", "n2", 1, &len);
+	relay_msg_decode(RELAY_MSG_RESPONSE, buf, len, &rm);
+	relay_observe_response(&ob, &rm);
+	relay_msg_clear(&rm);
+	free(buf);
+
+	buf = pack_request(LDS, "", "n2", NULL, "bad listener", &len);
+	relay_msg_decode(RELAY_MSG_REQUEST, buf, len, &rm);
+	CHECK(relay_observe_request(&ob, &rm) == RELAY_REQ_NACK);
+	relay_msg_clear(&rm);
+	free(buf);
+
+	relay_msg_decode(RELAY_MSG_REQUEST, (const uint8_t *)"\xff", 1, &rm);
+	CHECK(relay_observe_request(&ob, &rm) == RELAY_REQ_UNDECODABLE);
+	relay_msg_clear(&rm);
+
+	CHECK(ob.ob_ntypes == 2);
+	CHECK(ob.ob_undecodable_requests == 1);
+	j = relay_observe_json(&ob);
+	CHECK(json_array_size(j) == 2);
+	CHECK(strcmp(json_string_value(json_object_get(json_array_get(j, 0),
+	    "status")), "SYNCED") == 0);
+	CHECK(strcmp(json_string_value(json_object_get(json_array_get(j, 1),
+	    "status")), "NACKED") == 0);
+	CHECK(strcmp(json_string_value(json_object_get(json_array_get(j, 1),
+	    "nack_error")), "bad listener") == 0);
+	CHECK(json_integer_value(json_object_get(json_array_get(j, 0),
+	    "resources")) == 2);
+	json_decref(j);
+
+	ev = evbuffer_new();
+	relay_observe_metrics(&ob, ev);
+	evbuffer_add(ev, "", 1);
+	text = (char *)evbuffer_pullup(ev, -1);
+	CHECK(strstr(text, "istio_agent_xds_nacks_total{type_url=\"" LDS
+	    "\"} 1\n") != NULL);
+	CHECK(strstr(text, "istio_agent_xds_acks_total{type_url=\"" CDS
+	    "\"} 1\n") != NULL);
+	CHECK(strstr(text, "# TYPE istio_agent_xds_resources gauge\n") != NULL);
+	CHECK(strstr(text, "istio_agent_xds_undecodable_total{direction="
+	    "\"request\"} 1\n") != NULL);
+	evbuffer_free(ev);
+	relay_observe_clear(&ob);
+}
+
+static void
+test_queue(void)
+{
+	struct relay_queue	 rq;
+	size_t			 len;
+	int			 i;
+	uint8_t			 b[10] = { 0 };
+
+	relay_queue_init(&rq, 3, 100);
+	CHECK(relay_queue_empty(&rq) && !relay_queue_full(&rq));
+	relay_queue_push(&rq, relay_msg_buffer(b, 10), 500);
+	/* One message over the byte bound fills it; one is always let in. */
+	CHECK(relay_queue_full(&rq));
+	grpc_byte_buffer_destroy(relay_queue_pop(&rq, &len));
+	CHECK(len == 500 && relay_queue_empty(&rq));
+	for (i = 0; i < 3; i++)
+		relay_queue_push(&rq, relay_msg_buffer(b, 10), 10);
+	CHECK(relay_queue_full(&rq) && rq.rq_count == 3 && rq.rq_bytes == 30);
+	CHECK(rq.rq_high_bytes == 500);
+	relay_queue_clear(&rq);
+	CHECK(relay_queue_empty(&rq) && rq.rq_bytes == 0);
+}
+
+int
+main(void)
+{
+	test_decode();
+	test_scan();
+	test_delta();
+	test_replay();
+	test_observe();
+	test_queue();
+	if (failures > 0) {
+		fprintf(stderr, "%d checks failed\n", failures);
+		return 1;
+	}
+	printf("ok\n");
+	return 0;
+}
