@@ -6,6 +6,7 @@
 #   make bench            the figures of each issue
 #   make fuzz             libFuzzer harnesses (clang), run briefly by the suite
 #   make install / uninstall   PREFIX=/usr/local DESTDIR=
+#   make install STATIC=1      a fully static agent (the container image's)
 
 CC	?= cc
 PREFIX	?= /usr/local
@@ -98,6 +99,16 @@ $(B)/gen/%.pb-c.o: $(B)/gen/%.pb-c.c $(GEN_H)
 $(B)/pilot-agent: $(AGENT_OBJS) $(GEN_O)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(AGENT_LDLIBS)
 
+# The container image's agent is static, glibc and libstdc++ included: its
+# base is an Envoy release image, whose glibc may be older than the one it
+# was built against. Only the "files" and "dns" name services are used in a
+# container, and since glibc 2.34 both are inside libc.a, so the linker's
+# warnings about getpwnam and getaddrinfo do not apply. Same objects as the
+# dynamic agent; not with SANITIZE=1.
+$(B)/static/pilot-agent: $(AGENT_OBJS) $(GEN_O)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -static -o $@ $^ $(STATIC_LIBS) -lstdc++ $(SYS_LIBS)
+
 # Programs other than the agent take what they use from an archive.
 $(B)/libagent.a: $(LIB_OBJS)
 	rm -f $@
@@ -154,10 +165,23 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@B=$(B) tests/bench/run.sh
 
-install: $(B)/pilot-agent
+# The binary is installed stripped (INSTALL_STRIP= keeps its symbols), with
+# istio-iptables as a relative link to it, so the tree can be moved whole
+# (DESTDIR, a container image's COPY).
+ifeq ($(STATIC),1)
+ifeq ($(SANITIZE),1)
+$(error STATIC=1 and SANITIZE=1 do not go together: the sanitizers need shared libraries)
+endif
+INSTALL_AGENT = $(B)/static/pilot-agent
+else
+INSTALL_AGENT = $(B)/pilot-agent
+endif
+INSTALL_STRIP ?= -s
+
+install: $(INSTALL_AGENT)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
-	install -m 0755 $(B)/pilot-agent $(DESTDIR)$(BINDIR)/pilot-agent
-	ln -sf pilot-agent $(DESTDIR)$(BINDIR)/istio-iptables
+	install -m 0755 $(INSTALL_STRIP) $(INSTALL_AGENT) $(DESTDIR)$(BINDIR)/pilot-agent
+	ln -sfn pilot-agent $(DESTDIR)$(BINDIR)/istio-iptables
 	install -m 0644 man/pilot-agent.8 $(DESTDIR)$(MANDIR)/man8/pilot-agent.8
 
 uninstall:

@@ -4,11 +4,18 @@
 # temporary directory. Prints what to try; Ctrl-C stops everything cleanly.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-B=$top/${B:-build}
+B=${B:-build}
+case $B in /*) ;; *) B=$top/$B ;; esac
+for p in pilot-agent envoy-emu; do
+	[ -x "$B/$p" ] || { echo "local: $B/$p is missing; run: make local" >&2; exit 1; }
+done
 dir=$(mktemp -d /tmp/pilot-agent-local.XXXXXX)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 admin=$(port) status=$(port) health=$(port) prom=$(port) xds=$(port)
+# The agent and the control plane run in sessions of their own, so that
+# Ctrl-C reaches this script only and each of them gets exactly one SIGTERM:
+# a second signal would cut the agent's drain short.
 pids=()
 cleanup() {
 	trap - INT TERM EXIT
@@ -23,10 +30,12 @@ trap cleanup INT TERM EXIT
 
 env_extra=()
 if [ -x "$B/xds-server" ] && [ -f "$top/tests/xds-server/sample.json" ]; then
-	"$B/xds-server" --listen "127.0.0.1:$xds" --resources "$top/tests/xds-server/sample.json" \
+	cp "$top/tests/xds-server/sample.json" "$dir/resources.json"
+	setsid "$B/xds-server" --listen "127.0.0.1:$xds" --config "$dir/resources.json" \
 		>"$dir/xds-server.log" 2>&1 &
 	pids+=($!)
-	cp_note="test control plane on 127.0.0.1:$xds (log $dir/xds-server.log)"
+	cp_note="test control plane on 127.0.0.1:$xds (pid $!, log $dir/xds-server.log);
+  edit $dir/resources.json, then kill -HUP $! to push it"
 else
 	env_extra=(ENVOY_EMU_ASSUME_XDS=1)
 	cp_note="no test control plane built: the stand-in fakes its first config"
@@ -35,7 +44,7 @@ fi
 printf '#!/bin/sh\nexec "%s" --base-id %d "$@"\n' "$B/envoy-emu" $(( $$ % 100000 + 100 )) >"$dir/envoy"
 chmod +x "$dir/envoy"
 
-env "${env_extra[@]}" ENVOY_STATUS_PORT="$health" ENVOY_PROMETHEUS_PORT="$prom" \
+setsid env "${env_extra[@]}" ENVOY_STATUS_PORT="$health" ENVOY_PROMETHEUS_PORT="$prom" \
 	"$B/pilot-agent" proxy sidecar --configPath "$dir/etc" --binaryPath "$dir/envoy" \
 	--proxyAdminPort "$admin" --statusPort "$status" \
 	--discoveryAddress "127.0.0.1:$xds" --controlPlaneAuthPolicy NONE \
@@ -53,7 +62,7 @@ pilot-agent is running (pid $agent), supervising the Envoy stand-in.
   epochs        curl http://127.0.0.1:$status/debug/epochs
   xDS state     curl http://127.0.0.1:$status/debug/syncz
   proxy admin   curl http://127.0.0.1:$admin/server_info
-  health port   curl http://127.0.0.1:$health/
+  health port   curl -i http://127.0.0.1:$health/healthz/ready
   hot restart   kill -HUP $agent
 Ctrl-C stops it (drain, then exit).
 
