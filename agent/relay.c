@@ -403,6 +403,16 @@ relay_metric(struct evbuffer *out, const char *name, const char *type,
 }
 
 /* The relay's metrics in Prometheus text format 0.0.4. */
+/* A counter of stream terminations by type, cancelled or error. */
+static void
+relay_terminations(struct evbuffer *out, const char *name, const char *help,
+    unsigned long long cancelled, unsigned long long error)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s counter\n"
+	    "%s{type=\"cancelled\"} %llu\n%s{type=\"error\"} %llu\n",
+	    name, help, name, name, cancelled, name, error);
+}
+
 void
 relay_metrics(struct relay *rl, struct evbuffer *out)
 {
@@ -412,29 +422,21 @@ relay_metrics(struct relay *rl, struct evbuffer *out)
 	TAILQ_FOREACH(st, &rl->rl_streams, st_entry)
 		if (st->st_up_state == RELAY_UP_CONNECTED)
 			connected++;
-	relay_metric(out, "istio_agent_xds_proxy_requests", "counter",
+	relay_metric(out, "istio_agent_xds_proxy_requests_total", "counter",
 	    "The total number of Xds Proxy Requests",
 	    (unsigned long long)rl->rl_totals.ob_requests);
-	relay_metric(out, "istio_agent_xds_proxy_responses", "counter",
+	relay_metric(out, "istio_agent_xds_proxy_responses_total", "counter",
 	    "The total number of Xds Proxy Responses",
 	    (unsigned long long)rl->rl_totals.ob_responses);
-	relay_metric(out, "istio_agent_istiod_connection_failures", "counter",
-	    "The total number of connection failures to Istiod",
+	relay_metric(out, "istio_agent_istiod_connection_failures_total",
+	    "counter", "The total number of connection failures to Istiod",
 	    (unsigned long long)rl->rl_conn_failures);
-	evbuffer_add_printf(out, "# HELP istio_agent_istiod_connection_"
-	    "terminations The total number of connection errors to Istiod\n"
-	    "# TYPE istio_agent_istiod_connection_terminations counter\n"
-	    "istio_agent_istiod_connection_terminations{type=\"cancelled\"} "
-	    "%llu\nistio_agent_istiod_connection_terminations{type=\"error\"} "
-	    "%llu\n", (unsigned long long)rl->rl_up_term_cancel,
-	    (unsigned long long)rl->rl_up_term_error);
-	evbuffer_add_printf(out, "# HELP istio_agent_envoy_connection_"
-	    "terminations The total number of connection errors from envoy\n"
-	    "# TYPE istio_agent_envoy_connection_terminations counter\n"
-	    "istio_agent_envoy_connection_terminations{type=\"cancelled\"} "
-	    "%llu\nistio_agent_envoy_connection_terminations{type=\"error\"} "
-	    "%llu\n", (unsigned long long)rl->rl_down_term_cancel,
-	    (unsigned long long)rl->rl_down_term_error);
+	relay_terminations(out, "istio_agent_istiod_connection_terminations_total",
+	    "The total number of connection errors to Istiod",
+	    rl->rl_up_term_cancel, rl->rl_up_term_error);
+	relay_terminations(out, "istio_agent_envoy_connection_terminations_total",
+	    "The total number of connection errors from envoy",
+	    rl->rl_down_term_cancel, rl->rl_down_term_error);
 	relay_metric(out, "istio_agent_xds_streams", "gauge",
 	    "xDS streams from the proxy open now.",
 	    (unsigned long long)rl->rl_nstreams);

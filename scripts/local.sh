@@ -10,7 +10,7 @@ for p in pilot-agent envoy-emu; do
 	[ -x "$B/$p" ] || { echo "local: $B/$p is missing; run: make local" >&2; exit 1; }
 done
 dir=$(mktemp -d /tmp/pilot-agent-local.XXXXXX)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port() { python3 "$top/tests/tools/free_port.py"; }
 
 admin=$(port) status=$(port) health=$(port) prom=$(port) xds=$(port)
 # The agent and the control plane run in sessions of their own, so that

@@ -53,7 +53,7 @@ note() {
 
 # A TCP port nothing listens on now (a race is possible, but unlikely).
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 "$TOP/tests/tools/free_port.py"
 }
 
 # A base id for the stand-in's hot restart sockets, private to this test.

@@ -22,11 +22,10 @@ CONFIG_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, os.path.join(here, "..", "tools", "free_port.py")],
+                         check=True, capture_output=True, text=True)
+    return int(out.stdout)
 
 
 class Agent:

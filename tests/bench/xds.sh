@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 
 port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 "$(dirname "$0")/../tools/free_port.py"
 }
 CDS=type.googleapis.com/envoy.config.cluster.v3.Cluster
 

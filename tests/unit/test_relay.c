@@ -325,7 +325,7 @@ main(void)
 	text = (char *)evbuffer_pullup(ev, -1);
 	CHECK(strstr(text, "istio_agent_xds_undecodable_total{direction="
 	    "\"request\"} 1\n") != NULL);
-	CHECK(strstr(text, "istio_agent_xds_proxy_requests 3\n") != NULL);
+	CHECK(strstr(text, "istio_agent_xds_proxy_requests_total 3\n") != NULL);
 	CHECK(strstr(text, "# TYPE istio_agent_xds_streams gauge\n") != NULL);
 	evbuffer_free(ev);
 	relay_free(rl);
