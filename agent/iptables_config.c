@@ -676,11 +676,16 @@ ipt_usage(FILE *f, const char *name)
 "  -k, --kube-virt-interfaces IFACES  interfaces whose traffic is outbound\n"
 "                                     (KUBE_VIRT_INTERFACES)\n"
 "  -t, --istio-inbound-tproxy-mark N  TPROXY mark (ISTIO_INBOUND_TPROXY_MARK, 1337)\n"
+"      --inbound-tproxy-mark N        the same\n"
 "  -r, --istio-inbound-tproxy-route-table N  TPROXY routing table\n"
 "                                     (ISTIO_INBOUND_TPROXY_ROUTE_TABLE, 133)\n"
+"      --inbound-tproxy-route-table N the same\n"
 "      --dual-stack                   IPv6 rules even without IPv6 ranges\n"
 "                                     (ISTIO_AGENT_DUAL_STACK)\n"
 "  -n, --dry-run                      print the iptables-restore input only\n"
+"  -f, --restore-format               accepted and ignored, as in Istio\n"
+"      --log_output_level LEVEL       the log level (info, debug, ...)\n"
+"      --log_as_json                  log one JSON object per line\n"
 "  -h, --help                         this text\n", name);
 	if (strcmp(name, "istio-clean-iptables") == 0)
 		fprintf(f, "Give it the flags istio-iptables had, so that it "

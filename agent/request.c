@@ -105,6 +105,15 @@ request_main(int argc, char **argv)
 			}
 			continue;
 		}
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			printf("usage: pilot-agent request <method> <path> "
+			    "[<body>] [flags]\n\n"
+			    "Calls the proxy's admin API (or another local port) "
+			    "and prints the answer.\n\nflags:\n"
+			    "  --debug-port port             (default 15000)\n"
+			    "  -h, --help                    print this help\n");
+			return 0;
+		}
 		if (arg[0] == '-' && arg[1] != '\0') {
 			log_error("unknown flag: %s", arg);
 			return EXIT_USAGE;

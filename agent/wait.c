@@ -177,6 +177,18 @@ wait_main(int argc, char **argv)
 			    "wait\"", arg);
 			return EXIT_USAGE;
 		}
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			printf("usage: pilot-agent wait [flags]\n\n"
+			    "Waits until the URL answers 200; exits 0 then, 1 on "
+			    "timeout.\n\nflags:\n"
+			    "  --url string                  (default \"%s\")\n"
+			    "  --timeoutSeconds int          (default 60)\n"
+			    "  --periodMillis int            (default 500)\n"
+			    "  --requestTimeoutMillis int    (default 500)\n"
+			    "  -h, --help                    print this help\n",
+			    url);
+			return 0;
+		}
 		name = arg + (arg[1] == '-' ? 2 : 1);
 		eq = strchr(name, '=');
 		len = eq != NULL ? (size_t)(eq - name) : strlen(name);
