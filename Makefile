@@ -13,7 +13,7 @@ PREFIX	?= /usr/local
 BINDIR	 = $(PREFIX)/bin
 MANDIR	 = $(PREFIX)/share/man
 
-PKGS	 = libevent libevent_pthreads jansson libprotobuf-c grpc yaml-0.1
+PKGS	 = libevent libevent_pthreads libevent_openssl openssl jansson libprotobuf-c grpc yaml-0.1
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -1,7 +1,7 @@
 /*
  * An asynchronous HTTP/1.1 GET through evhttp, for everything the status
  * server asks of others: the proxy's admin API (readiness, stats), the
- * application's metrics and its HTTP probes.
+ * application's metrics and its HTTP and HTTPS probes.
  *
  * A fetch ends exactly once: its done callback runs (success, HTTP error,
  * transport error, timeout, or fetch_stop), then the fetch is freed; or the
@@ -13,7 +13,14 @@
  * Work that must not run inside evhttp's own callbacks (ending a fetch from
  * a data callback frees the connection evhttp is reading from) is deferred
  * to fe_ev, which runs from the top of the event loop.
+ *
+ * With fetch_tls the request goes over TLS: evhttp is given an OpenSSL
+ * bufferevent, which does the handshake on the same event base before
+ * evhttp writes the request, and is freed with the connection.
  */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +29,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "status.h"
 
@@ -37,6 +47,9 @@ struct fetch {
 	char			*fe_path;
 	int			 fe_port;
 	int64_t			 fe_timeout;
+	SSL_CTX			*fe_tls;	/* NULL: plain HTTP; not ours */
+	char			 fe_tls_error[128]; /* OpenSSL's reason */
+	char			 fe_error_text[256];
 	struct evkeyvalq	 fe_headers;
 	struct evbuffer		*fe_body;
 	size_t			 fe_limit;	/* buffered body cap, 0: none */
@@ -78,6 +91,47 @@ fetch_header(struct fetch *fe, const char *name, const char *value)
 	evhttp_add_header(&fe->fe_headers, name, value);
 }
 
+/*
+ * The one TLS client context of the agent's HTTPS fetches; its owner frees
+ * it with fetch_tls_free once no fetch uses it. As Istio's prober (Go's
+ * InsecureSkipVerify), the server's certificate is not verified: a probe
+ * asks whether the application answers, and the application's certificate
+ * is often self-signed or names a service rather than the pod's address.
+ * The lowest version is TLS 1.2, Go's default for a client.
+ */
+SSL_CTX *
+fetch_tls_new(char *err, size_t errlen)
+{
+	SSL_CTX	*ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		snprintf(err, errlen, "cannot make a TLS context: %s",
+		    ERR_reason_error_string(ERR_get_error()));
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+		snprintf(err, errlen, "cannot set the TLS version: %s",
+		    ERR_reason_error_string(ERR_get_error()));
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+void
+fetch_tls_free(SSL_CTX *ctx)
+{
+	SSL_CTX_free(ctx);
+}
+
+/* The request goes over TLS with this context (NULL: plain HTTP). */
+void
+fetch_tls(struct fetch *fe, SSL_CTX *ctx)
+{
+	fe->fe_tls = ctx;
+}
+
 void
 fetch_callbacks(struct fetch *fe, fetch_head_cb head, fetch_data_cb data,
     fetch_done_cb done, void *arg)
@@ -99,7 +153,7 @@ fetch_body_limit(struct fetch *fe, size_t limit)
 }
 
 static const char *
-fetch_error_text(int error)
+fetch_error_name(int error)
 {
 	switch (error - 1) {
 	case EVREQ_HTTP_TIMEOUT:
@@ -115,6 +169,47 @@ fetch_error_text(int error)
 	default:
 		return "connection failed";
 	}
+}
+
+/* What went wrong, with OpenSSL's reason when TLS was the cause. */
+static const char *
+fetch_error_text(struct fetch *fe, const char *what)
+{
+	if (fe->fe_tls_error[0] == '\0')
+		return what;
+	snprintf(fe->fe_error_text, sizeof(fe->fe_error_text), "%s (TLS: %s)",
+	    what, fe->fe_tls_error);
+	return fe->fe_error_text;
+}
+
+/*
+ * Keeps OpenSSL's reason a TLS connection failed. The bufferevent keeps
+ * its own queue of errors, so this reads nothing left behind by another
+ * connection. libevent also queues SSL_get_error's bare code (of no
+ * library), which says nothing evhttp's error does not; it is skipped.
+ */
+static void
+fetch_tls_error(struct fetch *fe)
+{
+	struct bufferevent	*bev;
+	unsigned long		 e, found = 0;
+
+	if (fe->fe_tls == NULL || fe->fe_evcon == NULL)
+		return;
+	bev = evhttp_connection_get_bufferevent(fe->fe_evcon);
+	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		if (found == 0 && ERR_GET_LIB(e) != 0)
+			found = e;
+	}
+	if (found == 0 || fe->fe_tls_error[0] != '\0')
+		return;
+	e = found;
+	if (ERR_reason_error_string(e) != NULL)
+		snprintf(fe->fe_tls_error, sizeof(fe->fe_tls_error), "%s",
+		    ERR_reason_error_string(e));
+	else
+		ERR_error_string_n(e, fe->fe_tls_error,
+		    sizeof(fe->fe_tls_error));
 }
 
 /* Ends the fetch: one call of the done callback, then free. */
@@ -138,12 +233,14 @@ fetch_event_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	/* From the top of the loop: freeing the connection is safe here. */
 	if (fe->fe_evcon != NULL) {
+		if (fe->fe_refused)
+			fetch_tls_error(fe);
 		evhttp_connection_free(fe->fe_evcon);
 		fe->fe_evcon = NULL;
 		fe->fe_req = NULL;
 	}
 	if (fe->fe_refused)
-		fetch_end(fe, 0, "connection failed");
+		fetch_end(fe, 0, fetch_error_text(fe, "connection failed"));
 	else if (fe->fe_stopping)
 		fetch_end(fe, fe->fe_code, NULL);
 	else
@@ -157,6 +254,8 @@ fetch_error_cb(enum evhttp_request_error error, void *arg)
 	struct fetch	*fe = arg;
 
 	fe->fe_error = (int)error + 1;
+	/* The connection is still evhttp's, and alive, during this call. */
+	fetch_tls_error(fe);
 }
 
 static int
@@ -222,7 +321,8 @@ fetch_request_cb(struct evhttp_request *req, void *arg)
 	}
 	code = req != NULL ? evhttp_request_get_response_code(req) : 0;
 	if (code == 0 || fe->fe_error != 0)
-		fetch_end(fe, 0, fetch_error_text(fe->fe_error));
+		fetch_end(fe, 0, fetch_error_text(fe,
+		    fetch_error_name(fe->fe_error)));
 	else {
 		/* Any body evhttp held without a chunk callback call. */
 		if (req != NULL)
@@ -235,6 +335,58 @@ fetch_request_cb(struct evhttp_request *req, void *arg)
 	fetch_free(fe);
 }
 
+/*
+ * The TLS connection: an OpenSSL bufferevent without a socket yet (evhttp
+ * connects it), handed to evhttp, which frees it, and with it the SSL,
+ * when it frees the connection.
+ */
+static struct evhttp_connection *
+fetch_tls_connection(struct fetch *fe, char *err, size_t errlen)
+{
+	struct evhttp_connection *evcon;
+	struct bufferevent	*bev;
+	struct in6_addr		 a6;
+	SSL			*ssl;
+
+	if ((ssl = SSL_new(fe->fe_tls)) == NULL) {
+		snprintf(err, errlen, "cannot start TLS to %s:%d: %s",
+		    fe->fe_host, fe->fe_port,
+		    ERR_reason_error_string(ERR_get_error()));
+		return NULL;
+	}
+	/* SNI names a host, never an address (RFC 6066, as Go does). */
+	if (inet_pton(AF_INET, fe->fe_host, &a6) != 1 &&
+	    inet_pton(AF_INET6, fe->fe_host, &a6) != 1 &&
+	    SSL_set_tlsext_host_name(ssl, fe->fe_host) != 1) {
+		snprintf(err, errlen, "cannot set the TLS server name %s",
+		    fe->fe_host);
+		SSL_free(ssl);
+		return NULL;
+	}
+	/* From here the SSL is the bufferevent's, even when this fails. */
+	bev = bufferevent_openssl_socket_new(fe->fe_base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE |
+	    BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL) {
+		snprintf(err, errlen, "cannot start TLS to %s:%d",
+		    fe->fe_host, fe->fe_port);
+		return NULL;
+	}
+	/*
+	 * Many servers close without a TLS close_notify; as Go's client, the
+	 * end of the connection still ends a response read to the end.
+	 */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	evcon = evhttp_connection_base_bufferevent_new(fe->fe_base, NULL, bev,
+	    fe->fe_host, (unsigned short)fe->fe_port);
+	if (evcon == NULL) {
+		bufferevent_free(bev);
+		snprintf(err, errlen, "cannot make a connection to %s:%d",
+		    fe->fe_host, fe->fe_port);
+	}
+	return evcon;
+}
+
 int
 fetch_start(struct fetch *fe, char *err, size_t errlen)
 {
@@ -243,9 +395,12 @@ fetch_start(struct fetch *fe, char *err, size_t errlen)
 	struct timeval		 tv;
 	char			 host[300];
 
-	fe->fe_evcon = evhttp_connection_base_new(fe->fe_base, NULL,
-	    fe->fe_host, (unsigned short)fe->fe_port);
-	if (fe->fe_evcon == NULL) {
+	if (fe->fe_tls != NULL) {
+		if ((fe->fe_evcon = fetch_tls_connection(fe, err, errlen)) ==
+		    NULL)
+			return -1;
+	} else if ((fe->fe_evcon = evhttp_connection_base_new(fe->fe_base,
+	    NULL, fe->fe_host, (unsigned short)fe->fe_port)) == NULL) {
 		snprintf(err, errlen, "cannot make a connection to %s:%d",
 		    fe->fe_host, fe->fe_port);
 		return -1;

@@ -8,7 +8,9 @@
  *   httpGet    GET path on the port; 2xx and 3xx answer 200, other codes
  *              are passed through with up to 10 KiB of the body, a
  *              transport error or timeout is 500. A redirect is followed
- *              (at most 10) when it stays on the same host.
+ *              (at most 10) when it stays on the same host. With scheme
+ *              HTTPS the request goes over TLS without verifying the
+ *              application's certificate, as Istio's prober.
  *   tcpSocket  a connection opens: 200, else 500.
  *   grpc       grpc.health.v1.Health/Check says SERVING: 200, else 500.
  *
@@ -52,6 +54,7 @@ struct probe_op {
 	char			*po_location;	/* of a 3xx answer */
 	char			*po_type;	/* its Content-Type */
 	int			 po_redirects;
+	int			 po_https;	/* this request over TLS */
 	/* tcpSocket */
 	int			 po_fd;
 	struct event		*po_ev;
@@ -68,6 +71,7 @@ struct probe {
 	size_t			 pr_ndefs;
 	char			*pr_dest;	/* the pod's address */
 	struct probe_grpc	*pr_grpc;	/* made on first use */
+	struct ssl_ctx_st	*pr_tls;	/* for HTTPS; ours, made once */
 	struct probe_ops	 pr_ops;
 };
 
@@ -370,6 +374,19 @@ probe_host_own(struct probe *pr, const char *host)
 	return 0;
 }
 
+/*
+ * The TLS context every HTTPS probe shares, made once: at start-up when a
+ * probe says HTTPS, so that an agent without one never loads OpenSSL's
+ * configuration, or at the first redirect of an HTTP probe to https.
+ */
+static struct ssl_ctx_st *
+probe_tls(struct probe *pr, char *err, size_t errlen)
+{
+	if (pr->pr_tls == NULL)
+		pr->pr_tls = fetch_tls_new(err, errlen);
+	return pr->pr_tls;
+}
+
 struct probe *
 probe_new(struct status *st, char *err, size_t errlen)
 {
@@ -402,6 +419,11 @@ probe_new(struct status *st, char *err, size_t errlen)
 	}
 	for (i = 0; i < pr->pr_ndefs; i++) {
 		struct probe_def *pd = &pr->pr_defs[i];
+
+		if (pd->pd_https && probe_tls(pr, err, errlen) == NULL) {
+			probe_free(pr);
+			return NULL;
+		}
 
 		if (pd->pd_host != NULL && strcmp(pd->pd_host, "localhost") ==
 		    0) {
@@ -452,6 +474,11 @@ probe_free(struct probe *pr)
 		probe_op_free(po);
 	/* Cancels the checks under way; their callbacks do not run. */
 	probe_grpc_free(pr->pr_grpc);
+	/*
+	 * A TLS connection evhttp still holds keeps the context alive: each
+	 * SSL holds a reference to it.
+	 */
+	fetch_tls_free(pr->pr_tls);
 	probe_defs_free(pr->pr_defs, pr->pr_ndefs);
 	free(pr->pr_dest);
 	free(pr);
@@ -490,13 +517,16 @@ probe_http_redirect(struct probe_op *po)
 	scheme = evhttp_uri_get_scheme(u);
 	host = evhttp_uri_get_host(u);
 	port = evhttp_uri_get_port(u);
-	if (scheme != NULL && strcasecmp(scheme, "http") != 0)
+	if (scheme != NULL && strcasecmp(scheme, "http") != 0 &&
+	    strcasecmp(scheme, "https") != 0)
 		goto out;	/* another scheme: not followed */
 	if (host != NULL && strcasecmp(host, po->po_host) != 0)
 		goto out;	/* another host: not followed, as Kubernetes */
+	if (scheme != NULL)
+		po->po_https = strcasecmp(scheme, "https") == 0;
 	if (host != NULL) {
 		if (port == -1)
-			port = 80;
+			port = po->po_https ? 443 : 80;
 		po->po_port = port;
 		free(po->po_host_header);
 		if (strchr(host, ':') != NULL)
@@ -597,13 +627,21 @@ static void
 probe_http_start(struct probe_op *po)
 {
 	struct probe_def	*pd = po->po_def;
+	struct ssl_ctx_st	*tls = NULL;
 	struct evkeyvalq	*in;
 	struct evkeyval		*kv;
 	char			 err[256];
 	size_t			 i;
 
+	if (po->po_https && (tls = probe_tls(po->po_probe, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("request to probe app failed: %s", err);
+		probe_finish(po, 500, NULL, NULL);
+		return;
+	}
 	po->po_fetch = fetch_new(po->po_probe->pr_st->st_base, po->po_host,
 	    po->po_port, po->po_path, pd->pd_timeout);
+	fetch_tls(po->po_fetch, tls);
 	in = evhttp_request_get_input_headers(po->po_req);
 	TAILQ_FOREACH(kv, in, next) {
 		if (probe_forwardable(kv->key))
@@ -804,12 +842,7 @@ probe_handle(struct probe *pr, struct evhttp_request *req)
 	TAILQ_INSERT_TAIL(&pr->pr_ops, po, po_entry);
 	switch (pd->pd_kind) {
 	case PROBE_HTTP:
-		if (pd->pd_https) {
-			log_warnx("app probe %s: HTTPS probes are not "
-			    "supported by this agent", pd->pd_path);
-			probe_finish(po, 500, NULL, NULL);
-			break;
-		}
+		po->po_https = pd->pd_https;
 		po->po_path = xstrdup(pd->pd_http_path);
 		po->po_host_header = probe_host_header(po);
 		probe_http_start(po);

@@ -42,9 +42,10 @@ void	status_reply(struct evhttp_request *, int, const char *,
 	    const char *);
 int	status_from_loopback(struct evhttp_request *);
 
-/* fetch.c: an asynchronous HTTP/1.1 GET through evhttp. */
+/* fetch.c: an asynchronous HTTP/1.1 GET through evhttp, over TLS or not. */
 struct fetch;
 struct evbuffer;
+struct ssl_ctx_st;	/* OpenSSL's SSL_CTX */
 
 /*
  * Called once when the fetch ends, unless it was cancelled. code is the
@@ -62,6 +63,9 @@ typedef void (*fetch_data_cb)(struct fetch *, struct evbuffer *, void *);
 struct fetch *fetch_new(struct event_base *, const char *, int, const char *,
 	    int64_t);
 void	fetch_header(struct fetch *, const char *, const char *);
+void	fetch_tls(struct fetch *, struct ssl_ctx_st *);
+struct ssl_ctx_st *fetch_tls_new(char *, size_t);
+void	fetch_tls_free(struct ssl_ctx_st *);
 void	fetch_callbacks(struct fetch *, fetch_head_cb, fetch_data_cb,
 	    fetch_done_cb, void *);
 void	fetch_body_limit(struct fetch *, size_t);
@@ -124,7 +128,7 @@ struct probe_def {
 	char			*pd_host;	/* NULL: the pod's address */
 	int			 pd_port;
 	char			*pd_http_path;
-	int			 pd_https;
+	int			 pd_https;	/* scheme HTTPS */
 	struct probe_header	*pd_headers;
 	size_t			 pd_nheaders;
 	char			*pd_service;	/* gRPC, may be NULL */

@@ -356,6 +356,19 @@ test_parsers(void)
 	    "\"http\"}}}", &defs, &n, err, sizeof(err)) == -1);
 	CHECK_CONTAINS(err, "port must be int");
 	CHECK(probe_parse("not json", &defs, &n, err, sizeof(err)) == -1);
+	CHECK(probe_parse("{\"/app-health/a/livez\":{\"httpGet\":{\"port\":"
+	    "443,\"scheme\":\"HTTPS\"}},\"/app-health/b/livez\":{\"httpGet\""
+	    ":{\"port\":80,\"scheme\":\"http\"}},\"/app-health/c/livez\":{"
+	    "\"httpGet\":{\"port\":443,\"scheme\":\"https\"}}}", &defs, &n,
+	    err, sizeof(err)) == 0);
+	CHECK(n == 3);
+	if (n == 3)
+		CHECK(defs[0].pd_https && !defs[1].pd_https &&
+		    defs[2].pd_https);
+	probe_defs_free(defs, n);
+	CHECK(probe_parse("{\"/app-health/a/livez\":{\"httpGet\":{\"port\":"
+	    "21,\"scheme\":\"FTP\"}}}", &defs, &n, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "is not HTTP or HTTPS");
 }
 
 static void
@@ -404,9 +417,14 @@ test_servers(void)
 	    "\"/app-health/grpc/livez\":{\"grpc\":{\"port\":%d},"
 	    "\"timeoutSeconds\":1},"
 	    "\"/app-health/down/livez\":{\"httpGet\":{\"path\":\"/\","
-	    "\"port\":%d}}}",
+	    "\"port\":%d}},"
+	    "\"/app-health/tls/livez\":{\"httpGet\":{\"path\":\"/hello\","
+	    "\"port\":%d,\"scheme\":\"HTTPS\"}},"
+	    "\"/app-health/tls/readyz\":{\"httpGet\":{\"path\":\"/\","
+	    "\"port\":%d,\"scheme\":\"HTTPS\"}}}",
 	    app_port, app_port, app_port, app_port, app_port, app_port,
-	    app_port, app_port, closed_port, closed_port, closed_port);
+	    app_port, app_port, closed_port, closed_port, closed_port,
+	    app_port, closed_port);
 	setenv("ISTIO_KUBE_APP_PROBERS", env, 1);
 
 	st = status_new(base, &cf, NULL, NULL, err, sizeof(err));
@@ -535,6 +553,13 @@ test_servers(void)
 	CHECK(a.code == 500);
 	answer_free(&a);
 	request(status_port, EVHTTP_REQ_GET, "/app-health/grpc/livez", &a);
+	CHECK(a.code == 500);
+	answer_free(&a);
+	/* TLS to a plain HTTP server, and to no server: 500, not a hang. */
+	request(status_port, EVHTTP_REQ_GET, "/app-health/tls/livez", &a);
+	CHECK(a.code == 500);
+	answer_free(&a);
+	request(status_port, EVHTTP_REQ_GET, "/app-health/tls/readyz", &a);
 	CHECK(a.code == 500);
 	answer_free(&a);
 	request(status_port, EVHTTP_REQ_GET, "/app-health/none/livez", &a);
