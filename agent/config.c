@@ -389,10 +389,14 @@ config_parse(struct config *cf, int argc, char **argv, char *err,
 			/*
 			 * An unknown flag's value cannot be told from a
 			 * positional argument; like a string flag, it takes
-			 * the next word unless that word is a flag.
+			 * the next word unless that word is a flag or the
+			 * role still to come.
 			 */
 			log_warnx("unknown flag \"%s\" ignored", arg);
-			if (eq == NULL && i + 1 < argc && argv[i + 1][0] != '-')
+			if (eq == NULL && i + 1 < argc &&
+			    argv[i + 1][0] != '-' && !(npos == 0 &&
+			    (strcmp(argv[i + 1], "sidecar") == 0 ||
+			    strcmp(argv[i + 1], "router") == 0)))
 				i++;
 			continue;
 		}

@@ -119,11 +119,15 @@ proxy_main(int argc, char **argv)
 		return 0;
 	}
 	log_set_json(cf.cf_log_as_json);
-	if (stat(cf.cf_binary_path, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    access(cf.cf_binary_path, X_OK) == -1) {
+	if (stat(cf.cf_binary_path, &st) == -1) {
 		log_error("invalid argument \"%s\" for \"--binaryPath\" flag: "
-		    "%s", cf.cf_binary_path, errno != 0 && !S_ISDIR(st.st_mode)
-		    ? strerror(errno) : "not an executable file");
+		    "%s", cf.cf_binary_path, strerror(errno));
+		config_free(&cf);
+		return EXIT_USAGE;
+	}
+	if (!S_ISREG(st.st_mode) || access(cf.cf_binary_path, X_OK) == -1) {
+		log_error("invalid argument \"%s\" for \"--binaryPath\" flag: "
+		    "not an executable file", cf.cf_binary_path);
 		config_free(&cf);
 		return EXIT_USAGE;
 	}
@@ -180,13 +184,14 @@ proxy_main(int argc, char **argv)
 	else
 		log_info("pilot-agent exiting with code %d", code);
 
-	admin_cancel_all();
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		event_free(sigev[i]);
 	watch_free(watch);
 	status_free(status);
 	supervise_free(pr.pr_sv);
 	relay_free(pr.pr_relay);
+	/* Last: the parts above may still hold admin requests of their own. */
+	admin_cancel_all();
 	event_base_free(pr.pr_base);
 	config_free(&cf);
 	return code;

@@ -48,6 +48,7 @@
 #define SUPERVISE_CX_POLL	(1 * NSEC)	/* active connections */
 #define SUPERVISE_ADMIN_TIMEOUT	(1 * NSEC)
 #define SUPERVISE_MAX_CODES	16
+#define SUPERVISE_MAX_BACKOFF	(300 * NSEC)	/* the longest backoff step */
 
 enum sv_state {
 	SV_IDLE,
@@ -118,6 +119,7 @@ struct supervise {
 	int			 sv_exit_code;
 	int			 sv_exit_set;
 	int			 sv_gave_up;
+	int			 sv_fail_code;	/* the last failure's exit code */
 	char			 sv_last_failure[256];
 
 	int64_t			 sv_created;
@@ -131,7 +133,7 @@ struct supervise {
 };
 
 static void	supervise_start_epoch(struct supervise *, int,
-		    enum restart_reason);
+		    enum restart_reason, json_t *);
 static void	supervise_poll(evutil_socket_t, short, void *);
 static void	supervise_stop(struct supervise *);
 static void	supervise_finish(struct supervise *);
@@ -211,7 +213,8 @@ supervise_new(struct event_base *base, struct config *cf)
 	sv->sv_state = SV_IDLE;
 	TAILQ_INIT(&sv->sv_epochs);
 	sv->sv_created = now_ns();
-	sv->sv_poll_ev = event_new(base, -1, EV_PERSIST, supervise_poll, sv);
+	/* Armed only while the newest epoch is starting. */
+	sv->sv_poll_ev = evtimer_new(base, supervise_poll, sv);
 	return sv;
 }
 
@@ -372,7 +375,7 @@ supervise_backoff_fire(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	supervise_set_state(sv, SV_RUNNING);
-	supervise_start_epoch(sv, 0, RESTART_FAILURE);
+	supervise_start_epoch(sv, 0, RESTART_FAILURE, NULL);
 }
 
 /*
@@ -380,13 +383,14 @@ supervise_backoff_fire(evutil_socket_t fd, short what, void *arg)
  * cold start, or give up once the budget is spent.
  */
 static void
-supervise_failed(struct supervise *sv, const char *why)
+supervise_failed(struct supervise *sv, const char *why, int code)
 {
 	struct timeval	tv;
 	char		when[32];
-	int		shift;
+	int		i;
 
 	snprintf(sv->sv_last_failure, sizeof(sv->sv_last_failure), "%s", why);
+	sv->sv_fail_code = code;
 	supervise_kill_others(sv, NULL);
 	sv->sv_pending = 0;
 	if (sv->sv_stable_ev != NULL)
@@ -402,8 +406,12 @@ supervise_failed(struct supervise *sv, const char *why)
 			supervise_finish(sv);
 		return;
 	}
-	shift = sv->sv_tries < 30 ? sv->sv_tries : 30;
-	sv->sv_backoff_delay = sv->sv_cf->cf_restart_initial_interval << shift;
+	sv->sv_backoff_delay = sv->sv_cf->cf_restart_initial_interval;
+	for (i = 0; i < sv->sv_tries &&
+	    sv->sv_backoff_delay < SUPERVISE_MAX_BACKOFF; i++)
+		sv->sv_backoff_delay *= 2;
+	if (sv->sv_backoff_delay > SUPERVISE_MAX_BACKOFF)
+		sv->sv_backoff_delay = SUPERVISE_MAX_BACKOFF;
 	sv->sv_tries++;
 	sv->sv_backoff_until = now_ns() + sv->sv_backoff_delay;
 	duration_format(sv->sv_backoff_delay, when, sizeof(when));
@@ -433,16 +441,20 @@ supervise_stable(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Starts epoch n: render, write its bootstrap file, exec. A hot restart
- * (n > 0) requires the previous epoch to be alive; a cold start is epoch 0.
+ * Starts epoch n from doc (a reference this takes; NULL: render now): write
+ * its bootstrap file, exec. A hot restart (n > 0) requires the previous epoch
+ * to be alive; a cold start is epoch 0. Failing before the exec is a failure
+ * of the newest epoch only for a cold start: during a hot restart the epochs
+ * alive keep serving (a typo in an input must not kill a healthy proxy), and
+ * the trigger is dropped with the reason in the log.
  */
 static void
-supervise_start_epoch(struct supervise *sv, int n, enum restart_reason why)
+supervise_start_epoch(struct supervise *sv, int n, enum restart_reason why,
+    json_t *doc)
 {
 	struct config	*cf = sv->sv_cf;
 	struct epoch	*ep, *old, *next;
-	json_t		*doc;
-	char		 err[512], **argv, *path;
+	char		 err[512], **argv, *path = NULL;
 	pid_t		 pid;
 
 	/* At most three processes: the newest may only have one elder. */
@@ -454,29 +466,18 @@ supervise_start_epoch(struct supervise *sv, int n, enum restart_reason why)
 			epoch_signal(old, SIGKILL);
 		}
 	}
-	if ((doc = bootstrap_render(cf, err, sizeof(err))) == NULL) {
-		log_error("rendering the bootstrap: %s", err);
-		supervise_failed(sv, err);
-		return;
-	}
+	if (doc == NULL &&
+	    (doc = bootstrap_render(cf, err, sizeof(err))) == NULL)
+		goto failed;
 	xasprintf(&path, "%s/envoy-rev%d.json", cf->cf_config_path, n);
-	if (bootstrap_write(path, doc, err, sizeof(err)) == -1) {
-		log_error("writing %s: %s", path, err);
-		json_decref(doc);
-		free(path);
-		supervise_failed(sv, err);
-		return;
-	}
+	if (bootstrap_write(path, doc, err, sizeof(err)) == -1)
+		goto failed;
 	argv = supervise_argv(sv, n, path);
 	pid = spawn_exec(cf->cf_binary_path, argv, err, sizeof(err));
 	supervise_argv_free(argv);
 	if (pid == -1) {
-		log_error("epoch %d: %s", n, err);
 		unlink(path);
-		free(path);
-		json_decref(doc);
-		supervise_failed(sv, err);
-		return;
+		goto failed;
 	}
 	json_decref(sv->sv_rendered);
 	sv->sv_rendered = doc;
@@ -499,13 +500,25 @@ supervise_start_epoch(struct supervise *sv, int n, enum restart_reason why)
 
 		event_add(sv->sv_poll_ev, &tv);
 	}
+	return;
+
+failed:
+	json_decref(doc);
+	free(path);
+	if (n > 0 && !TAILQ_EMPTY(&sv->sv_epochs)) {
+		log_error("epoch %d: not started: %s; epoch %d keeps serving",
+		    n, err, supervise_newest(sv)->ep_num);
+		return;
+	}
+	log_error("epoch %d: not started: %s", n, err);
+	supervise_failed(sv, err, 1);
 }
 
 int
 supervise_start(struct supervise *sv)
 {
 	supervise_set_state(sv, SV_RUNNING);
-	supervise_start_epoch(sv, 0, RESTART_SIGHUP);
+	supervise_start_epoch(sv, 0, RESTART_SIGHUP, NULL);
 	return sv->sv_state == SV_DONE ? -1 : 0;
 }
 
@@ -530,7 +543,8 @@ supervise_went_live(struct supervise *sv, struct epoch *ep)
 	event_add(sv->sv_stable_ev, &tv);
 	if (sv->sv_pending && sv->sv_state == SV_RUNNING) {
 		sv->sv_pending = 0;
-		supervise_start_epoch(sv, sv->sv_next, sv->sv_pending_reason);
+		supervise_start_epoch(sv, sv->sv_next, sv->sv_pending_reason,
+		    NULL);
 	}
 }
 
@@ -581,7 +595,8 @@ supervise_poll(evutil_socket_t fd, short what, void *arg)
 		log_warnx("epoch %d: not LIVE after %llds; restarting anyway",
 		    ep->ep_num, (long long)(SUPERVISE_LIVE_WAIT / NSEC));
 		sv->sv_pending = 0;
-		supervise_start_epoch(sv, sv->sv_next, sv->sv_pending_reason);
+		supervise_start_epoch(sv, sv->sv_next, sv->sv_pending_reason,
+		    NULL);
 		return;
 	}
 	if (sv->sv_poll_req == NULL)
@@ -599,11 +614,23 @@ supervise_poll(evutil_socket_t fd, short what, void *arg)
 void
 supervise_restart(struct supervise *sv, const char *reason, int force)
 {
-	struct epoch		*ep = supervise_newest(sv);
+	struct epoch		*ep;
 	enum restart_reason	 why = force ? RESTART_SIGHUP : RESTART_INPUTS;
 	char			 err[512];
-	json_t			*doc;
+	json_t			*doc = NULL;
 
+	/*
+	 * A death not yet reaped (libevent runs SIGHUP before SIGCHLD) must be
+	 * handled first: a child whose parent is gone cannot hot-restart.
+	 */
+	supervise_reap(sv);
+	ep = supervise_newest(sv);
+	if (sv->sv_state == SV_BACKOFF && force) {
+		log_info("restart (%s): cold start now instead of after the "
+		    "backoff", reason);
+		event_active(sv->sv_backoff_ev, EV_TIMEOUT, 0);
+		return;
+	}
 	if (sv->sv_state != SV_RUNNING || ep == NULL) {
 		log_info("restart (%s) ignored: agent is %s", reason,
 		    sv_state_names[sv->sv_state]);
@@ -623,9 +650,10 @@ supervise_restart(struct supervise *sv, const char *reason, int force)
 			json_decref(doc);
 			return;
 		}
-		json_decref(doc);
 	}
 	if (ep->ep_state != EPOCH_LIVE) {
+		/* The restart renders again when it happens. */
+		json_decref(doc);
 		if (!sv->sv_pending) {
 			sv->sv_pending_since = now_ns();
 			sv->sv_pending_reason = why;
@@ -636,7 +664,7 @@ supervise_restart(struct supervise *sv, const char *reason, int force)
 		return;
 	}
 	log_info("restart (%s): hot restart to epoch %d", reason, sv->sv_next);
-	supervise_start_epoch(sv, sv->sv_next, why);
+	supervise_start_epoch(sv, sv->sv_next, why, doc);
 }
 
 static void
@@ -688,6 +716,10 @@ static void
 supervise_finish(struct supervise *sv)
 {
 	supervise_set_state(sv, SV_DONE);
+	admin_cancel(sv->sv_poll_req);
+	admin_cancel(sv->sv_drain_req);
+	admin_cancel(sv->sv_cx_req);
+	sv->sv_poll_req = sv->sv_drain_req = sv->sv_cx_req = NULL;
 	event_del(sv->sv_poll_ev);
 	if (sv->sv_stable_ev != NULL)
 		event_del(sv->sv_stable_ev);
@@ -871,8 +903,13 @@ supervise_shutdown(struct supervise *sv, int skip_drain)
 		log_info("shutdown: drain cut short");
 		supervise_stop(sv);
 		return;
-	case SV_IDLE:
 	case SV_BACKOFF:
+		/* The proxy's last ending was its own, not one we asked for. */
+		sv->sv_exit_code = sv->sv_fail_code;
+		sv->sv_exit_set = 1;
+		supervise_stop(sv);
+		return;
+	case SV_IDLE:
 		supervise_stop(sv);
 		return;
 	case SV_RUNNING:
@@ -938,7 +975,7 @@ supervise_exited(struct supervise *sv, struct epoch *ep, int status)
 		}
 		snprintf(why, sizeof(why), "epoch %d (pid %d) %s", ep->ep_num,
 		    (int)ep->ep_pid, how);
-		supervise_failed(sv, why);
+		supervise_failed(sv, why, code);
 		break;
 	case SV_DRAINING:
 		if (newest && !sv->sv_exit_set) {

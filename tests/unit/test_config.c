@@ -101,6 +101,12 @@ main(void)
 	CHECK(cf.cf_role == ROLE_SIDECAR);
 	config_free(&cf);
 
+	/* An unknown flag does not take the role for its value. */
+	CHECK(parse(&cf, err, sizeof(err), (char *[]){ "proxy",
+	    "--someUnknownBool", "router", NULL }) == 0);
+	CHECK(cf.cf_role == ROLE_ROUTER);
+	config_free(&cf);
+
 	/* Every malformed value names its flag or variable. */
 	bad("invalid argument \"forty\" for \"--drainDuration\" flag: "
 	    "time: invalid duration \"forty\"", (char *[]){ "proxy",
