@@ -101,6 +101,8 @@ struct config {
 	int		 cf_exit_on_zero_active;
 	int		 cf_log_as_json;
 	int		 cf_help;		/* --help: print and exit */
+	int		 cf_argc;		/* the command line, to reload */
+	char		**cf_argv;		/* (main's: not owned) */
 
 	/* The xDS relay (relay*.c). */
 	char		*cf_istiod_san;		/* ISTIOD_SAN */
@@ -152,6 +154,7 @@ void	config_defaults(struct config *);
 int	config_set(struct config *, const struct config_flag *, const char *,
 	    const char *, char *, size_t);
 int	config_parse(struct config *, int, char **, char *, size_t);
+int	config_reload(const struct config *, struct config *, char *, size_t);
 int	config_identity(struct config *, char *, size_t);
 void	config_free(struct config *);
 void	config_usage(FILE *, const char *, const char *);

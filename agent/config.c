@@ -439,10 +439,27 @@ config_parse(struct config *cf, int argc, char **argv, char *err,
 		goto out;
 	if (config_identity(cf, err, errlen) == -1)
 		goto out;
+	cf->cf_argc = argc;
+	cf->cf_argv = argv;
 	rc = 0;
 out:
 	free(vals);
 	return rc;
+}
+
+/*
+ * Parses the command line of cf again, with the files and environment as
+ * they are now, into fresh: a changed mesh config reaches the next epoch.
+ */
+int
+config_reload(const struct config *cf, struct config *fresh, char *err,
+    size_t errlen)
+{
+	if (config_parse(fresh, cf->cf_argc, cf->cf_argv, err, errlen) == -1) {
+		config_free(fresh);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -499,6 +516,7 @@ out:
 int
 config_identity(struct config *cf, char *err, size_t errlen)
 {
+	static int	 said_defaults;
 	const char	*v, *domain;
 	char		 host[256], ip[INET6_ADDRSTRLEN], defaults[640] = "";
 	size_t		 n;
@@ -556,9 +574,12 @@ config_identity(struct config *cf, char *err, size_t errlen)
 	    cf->cf_role == ROLE_ROUTER ? "router" : "sidecar", cf->cf_ips[0],
 	    cf->cf_pod_name, cf->cf_pod_namespace, domain);
 	free(dflt_domain);
-	if (*defaults != '\0')
+	/* Said once per process, though restarts read the configuration again. */
+	if (*defaults != '\0' && !said_defaults) {
+		said_defaults = 1;
 		log_info("not running in Kubernetes (or variables missing); "
 		    "using defaults:%s", defaults);
+	}
 	return 0;
 }
 

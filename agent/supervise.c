@@ -93,7 +93,8 @@ TAILQ_HEAD(epochs, epoch);
 
 struct supervise {
 	struct event_base	*sv_base;
-	struct config		*sv_cf;
+	struct config		*sv_cf;		/* the configuration in use */
+	struct config		*sv_own;	/* a reloaded one, ours to free */
 	enum sv_state		 sv_state;
 	struct epochs		 sv_epochs;	/* alive, oldest first */
 	int			 sv_next;	/* the next hot restart's epoch */
@@ -244,7 +245,30 @@ supervise_free(struct supervise *sv)
 	if (sv->sv_kill_ev != NULL)
 		event_free(sv->sv_kill_ev);
 	json_decref(sv->sv_rendered);
+	if (sv->sv_own != NULL) {
+		config_free(sv->sv_own);
+		free(sv->sv_own);
+	}
 	free(sv);
+}
+
+/* From now on the supervisor renders and starts epochs from cf. */
+static void
+supervise_use_config(struct supervise *sv, struct config *cf)
+{
+	if (sv->sv_own != NULL) {
+		config_free(sv->sv_own);
+		free(sv->sv_own);
+	}
+	sv->sv_own = cf;
+	sv->sv_cf = cf;
+}
+
+static void
+supervise_drop_config(struct config *cf)
+{
+	config_free(cf);
+	free(cf);
 }
 
 /* The proxy's argv for epoch n, exactly as DESIGN §4 gives it. */
@@ -615,9 +639,10 @@ void
 supervise_restart(struct supervise *sv, const char *reason, int force)
 {
 	struct epoch		*ep;
+	struct config		*fresh;
 	enum restart_reason	 why = force ? RESTART_SIGHUP : RESTART_INPUTS;
 	char			 err[512];
-	json_t			*doc = NULL;
+	json_t			*doc;
 
 	/*
 	 * A death not yet reaped (libevent runs SIGHUP before SIGCHLD) must be
@@ -625,31 +650,45 @@ supervise_restart(struct supervise *sv, const char *reason, int force)
 	 */
 	supervise_reap(sv);
 	ep = supervise_newest(sv);
-	if (sv->sv_state == SV_BACKOFF && force) {
-		log_info("restart (%s): cold start now instead of after the "
-		    "backoff", reason);
-		event_active(sv->sv_backoff_ev, EV_TIMEOUT, 0);
-		return;
-	}
-	if (sv->sv_state != SV_RUNNING || ep == NULL) {
+	if (!(sv->sv_state == SV_RUNNING && ep != NULL) &&
+	    !(sv->sv_state == SV_BACKOFF && force)) {
 		log_info("restart (%s) ignored: agent is %s", reason,
 		    sv_state_names[sv->sv_state]);
 		return;
 	}
-	if (!force) {
-		if ((doc = bootstrap_render(sv->sv_cf, err,
-		    sizeof(err))) == NULL) {
-			log_warnx("restart (%s): rendering the bootstrap: %s; "
-			    "keeping epoch %d", reason, err, ep->ep_num);
-			return;
-		}
-		if (sv->sv_rendered != NULL && json_equal(doc,
-		    sv->sv_rendered)) {
-			log_info("restart (%s): bootstrap unchanged; no "
-			    "restart", reason);
-			json_decref(doc);
-			return;
-		}
+	/*
+	 * The configuration is read again (mesh config, PROXY_CONFIG, flags),
+	 * so that an edited input reaches the next epoch. Bad input keeps
+	 * the epochs that serve now.
+	 */
+	fresh = xcalloc(1, sizeof(*fresh));
+	if (config_reload(sv->sv_cf, fresh, err, sizeof(err)) == -1) {
+		log_warnx("restart (%s): %s; keeping the proxy as it is",
+		    reason, err);
+		free(fresh);
+		return;
+	}
+	if ((doc = bootstrap_render(fresh, err, sizeof(err))) == NULL) {
+		log_warnx("restart (%s): rendering the bootstrap: %s; keeping "
+		    "the proxy as it is", reason, err);
+		supervise_drop_config(fresh);
+		return;
+	}
+	if (!force && sv->sv_rendered != NULL &&
+	    json_equal(doc, sv->sv_rendered)) {
+		log_info("restart (%s): bootstrap unchanged; no restart",
+		    reason);
+		json_decref(doc);
+		supervise_drop_config(fresh);
+		return;
+	}
+	supervise_use_config(sv, fresh);
+	if (sv->sv_state == SV_BACKOFF) {
+		log_info("restart (%s): cold start now instead of after the "
+		    "backoff", reason);
+		json_decref(doc);
+		event_active(sv->sv_backoff_ev, EV_TIMEOUT, 0);
+		return;
 	}
 	if (ep->ep_state != EPOCH_LIVE) {
 		/* The restart renders again when it happens. */

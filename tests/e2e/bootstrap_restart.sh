@@ -63,6 +63,15 @@ note "override change: restart"
 printf 'defaultConfig:\n  concurrency: 2\n' >"$T/cfg/mesh.yaml.tmp"
 mv "$T/cfg/mesh.yaml.tmp" "$T/cfg/mesh.yaml"
 wait_live 3
+# The new defaultConfig reaches the new epoch: its argv and its bootstrap.
+conc=$(curl -s --max-time 2 "http://127.0.0.1:$ADMIN_PORT/server_info" |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["command_line_options"]["concurrency"])')
+[ "$conc" = 2 ] || fail "epoch 3 runs with concurrency $conc, not the mesh config's 2"
+python3 - "$T/etc/envoy-rev3.json" <<'PY' || fail "epoch 3's bootstrap lacks the new ProxyConfig"
+import json, sys
+pc = json.load(open(sys.argv[1]))["node"]["metadata"]["PROXY_CONFIG"]
+assert pc.get("concurrency") == 2, pc
+PY
 note "mesh config change: restart"
 
 # 6. Certificates removed altogether, then a directory back.
