@@ -15,7 +15,7 @@ wait_live 0
 p0=$(epoch_pid 0)
 echo '{ not json' >"$T/override.json"
 kill -HUP "$AGENT_PID"
-wait_until 5 log_has "epoch 1: not started: .*override.json" ||
+wait_until 5 log_has "restart (SIGHUP): rendering the bootstrap: .*override.json.*keeping the proxy as it is" ||
 	fail "no refusal logged: $(tail -n 5 "$T/agent.log")"
 sleep 0.3
 kill -0 "$p0" || fail "the LIVE epoch was killed over a bad input"
