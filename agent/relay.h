@@ -66,8 +66,8 @@ struct relay_msg {
 
 int	 relay_msg_decode(enum relay_msg_kind, const uint8_t *, size_t,
 	    struct relay_msg *);
-int	 relay_msg_decode_response(enum relay_msg_kind, grpc_byte_buffer *,
-	    struct relay_msg *);
+int	 relay_msg_decode_buffer(enum relay_msg_kind, grpc_byte_buffer *,
+	    struct relay_msg *, uint8_t **, size_t *);
 void	 relay_msg_clear(struct relay_msg *);
 int	 relay_msg_node(const uint8_t *, size_t, uint8_t **, size_t *);
 int	 relay_msg_for_replay(const uint8_t *, size_t, const uint8_t *,

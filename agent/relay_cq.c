@@ -58,31 +58,11 @@ relay_cq_thread(void *arg)
 			continue;
 		op = ev.tag;
 		op->op_ok = ev.success;
-		if (op->op_decode >= 0 && op->op_buf != NULL &&
-		    !op->op_keep_flat &&
-		    (op->op_decode == RELAY_MSG_RESPONSE ||
-		    op->op_decode == RELAY_MSG_DELTA_RESPONSE)) {
-			/* Large: observed in place, not copied. */
-			relay_msg_decode_response(
+		if (op->op_decode >= 0 && op->op_buf != NULL)
+			relay_msg_decode_buffer(
 			    (enum relay_msg_kind)op->op_decode, op->op_buf,
-			    &op->op_msg);
-		} else if (op->op_decode >= 0 && op->op_buf != NULL) {
-			size_t	 len;
-			uint8_t	*flat;
-
-			flat = relay_msg_flatten(op->op_buf, &len);
-			if (flat == NULL)
-				len = grpc_byte_buffer_length(op->op_buf);
-			if (flat == NULL || relay_msg_decode(
-			    (enum relay_msg_kind)op->op_decode, flat, len,
-			    &op->op_msg) == -1)
-				op->op_msg.rm_bytes = len;
-			if (op->op_keep_flat && flat != NULL) {
-				op->op_flat = flat;
-				op->op_flat_len = len;
-			} else
-				free(flat);
-		}
+			    &op->op_msg, op->op_keep_flat ? &op->op_flat : NULL,
+			    &op->op_flat_len);
 		pthread_mutex_lock(&cq->cq_lock);
 		was_empty = TAILQ_EMPTY(&cq->cq_done);
 		TAILQ_INSERT_TAIL(&cq->cq_done, op, op_entry);

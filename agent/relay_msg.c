@@ -1,10 +1,13 @@
 /*
- * Decoding the xDS messages that pass through the relay, only to observe
- * them: the relay forwards the bytes it received, never a re-encoding. The
- * one exception is the replay after an upstream reconnect, which needs a
- * request without the old stream's nonce; that edit is done on the wire
- * format (relay_msg_for_replay), field by field, so every field this agent
- * does not know passes unchanged.
+ * Decoding the xDS messages that pass through the relay, with protobuf-c and
+ * the minimal .proto files of proto/, only to observe them: the relay
+ * forwards the bytes it received, never a re-encoding. The one exception is
+ * the replay after an upstream reconnect, which needs a request without the
+ * old stream's nonce (relay_msg_for_replay): the request is decoded, edited
+ * and encoded again. The .proto files declare only the fields this agent
+ * reads, but protobuf-c keeps every other field of a message, at any depth,
+ * in the message's unknown_fields and writes them back when it packs, so
+ * they pass unchanged.
  *
  * Everything here is a pure function of its input and may run on any
  * thread; the completion queue thread decodes received messages with it.
@@ -16,17 +19,11 @@
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
 
+#include "envoy/config/core/v3/base.pb-c.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
 #include "agent.h"
 #include "relay.h"
-
-/* Field numbers of DiscoveryRequest the replay edits. */
-#define DREQ_NODE		2
-#define DREQ_RESPONSE_NONCE	5
-#define DREQ_ERROR_DETAIL	6
-
-static size_t	relay_msg_put_varint(uint8_t *, uint64_t);
 
 const char *
 relay_msg_kind_name(enum relay_msg_kind kind)
@@ -189,317 +186,128 @@ relay_msg_clear(struct relay_msg *rm)
 	memset(rm, 0, sizeof(*rm));
 }
 
-/* One varint; returns its length, or 0 when it runs past the end. */
-static size_t
-relay_msg_varint(const uint8_t *p, size_t len, uint64_t *v)
+/*
+ * Observes a received message: relay_msg_decode on a flat copy of the byte
+ * buffer. When flat is not NULL the copy is handed to the caller in *flat
+ * (NULL when the buffer could not be read) and *flatlen; otherwise it is
+ * freed. Returns 0 or -1 as relay_msg_decode.
+ */
+int
+relay_msg_decode_buffer(enum relay_msg_kind kind, grpc_byte_buffer *bb,
+    struct relay_msg *rm, uint8_t **flat, size_t *flatlen)
 {
-	size_t	 i;
+	uint8_t	*buf;
+	size_t	 len;
+	int	 rc;
 
-	*v = 0;
-	for (i = 0; i < len && i < 10; i++) {
-		*v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-		if ((p[i] & 0x80) == 0)
-			return i + 1;
-	}
-	return 0;
+	if ((buf = relay_msg_flatten(bb, &len)) == NULL) {
+		memset(rm, 0, sizeof(*rm));
+		rm->rm_bytes = len;
+		rc = -1;
+	} else
+		rc = relay_msg_decode(kind, buf, len, rm);
+	if (flat != NULL) {
+		*flat = buf;
+		*flatlen = buf != NULL ? len : 0;
+	} else
+		free(buf);
+	return rc;
 }
 
 /*
- * The extent of the field at p: its number and its total length, tag
- * included. Returns -1 for a malformed field.
+ * Whether protobuf-c took a field numbered 0 as an unknown field: it accepts
+ * one whose tag is encoded overlong, but would write it back as a tag that
+ * no decoder accepts, so a message holding one is never encoded again.
  */
 static int
-relay_msg_field(const uint8_t *p, size_t len, uint64_t *number,
-    size_t *total, size_t *value_off, size_t *value_len)
+relay_msg_field0(const ProtobufCMessage *m)
 {
-	uint64_t	 tag, v;
-	size_t		 n, m;
+	unsigned	 i;
 
-	if ((n = relay_msg_varint(p, len, &tag)) == 0 || (tag >> 3) == 0)
-		return -1;
-	*number = tag >> 3;
-	switch (tag & 7) {
-	case 0:
-		if ((m = relay_msg_varint(p + n, len - n, &v)) == 0)
-			return -1;
-		*value_off = n;
-		*value_len = m;
-		*total = n + m;
-		return 0;
-	case 1:
-		m = 8;
-		break;
-	case 5:
-		m = 4;
-		break;
-	case 2:
-		if ((m = relay_msg_varint(p + n, len - n, &v)) == 0 ||
-		    v > len - n - m)
-			return -1;
-		*value_off = n + m;
-		*value_len = (size_t)v;
-		*total = n + m + (size_t)v;
-		return 0;
-	default:
-		return -1;
-	}
-	if (m > len - n)
-		return -1;
-	*value_off = n;
-	*value_len = m;
-	*total = n + m;
+	for (i = 0; m != NULL && i < m->n_unknown_fields; i++)
+		if (m->unknown_fields[i].tag == 0)
+			return 1;
 	return 0;
 }
 
 /*
- * The encoded node of a DiscoveryRequest (the bytes of field 2, without
- * its tag), in a new buffer; -1 when there is none or the message is
- * malformed.
+ * The node of a DiscoveryRequest, encoded (unknown fields included), in a
+ * new buffer; -1 when there is none, the message does not decode, or the
+ * node could not be encoded again as it came.
  */
 int
 relay_msg_node(const uint8_t *data, size_t len, uint8_t **node,
     size_t *nodelen)
 {
-	uint64_t	 number;
-	size_t		 off = 0, total, voff, vlen;
-	int		 found = 0;
+	Envoy__Service__Discovery__V3__DiscoveryRequest *m;
+	int	 rc = -1;
 
-	while (off < len) {
-		if (relay_msg_field(data + off, len - off, &number, &total,
-		    &voff, &vlen) == -1)
-			return -1;
-		if (number == DREQ_NODE && (data[off] & 7) == 2) {
-			/* Several occurrences merge; the last is enough here. */
-			if (found)
-				free(*node);
-			*node = xmalloc(vlen);
-			memcpy(*node, data + off + voff, vlen);
-			*nodelen = vlen;
-			found = 1;
-		}
-		off += total;
+	m = envoy__service__discovery__v3__discovery_request__unpack(NULL, len,
+	    data);
+	if (m == NULL)
+		return -1;
+	if (m->node != NULL && !relay_msg_field0(&m->node->base)) {
+		*nodelen = envoy__config__core__v3__node__get_packed_size(
+		    m->node);
+		*node = xmalloc(*nodelen);
+		envoy__config__core__v3__node__pack(m->node, *node);
+		rc = 0;
 	}
-	return found ? 0 : -1;
-}
-
-static size_t
-relay_msg_put_varint(uint8_t *p, uint64_t v)
-{
-	size_t	 n = 0;
-
-	do {
-		p[n] = (uint8_t)(v & 0x7f);
-		v >>= 7;
-		if (v != 0)
-			p[n] |= 0x80;
-		n++;
-	} while (v != 0);
-	return n;
+	envoy__service__discovery__v3__discovery_request__free_unpacked(m,
+	    NULL);
+	return rc;
 }
 
 /*
  * A DiscoveryRequest as Envoy itself sends it first on a new stream: the
  * same message without the old stream's response_nonce and error_detail,
- * and with the given node (the first request of the proxy's stream had it)
- * in place of any node it has. node may be NULL for none.
+ * and with the given encoded node (the first request of the proxy's stream
+ * had it) in place of any node it has. node may be NULL for none. Returns
+ * -1 when the request or the node does not decode, or could not be encoded
+ * again as it came.
  */
 int
 relay_msg_for_replay(const uint8_t *data, size_t len, const uint8_t *node,
     size_t nodelen, uint8_t **out, size_t *outlen)
 {
-	uint64_t	 number;
-	size_t		 off = 0, total, voff, vlen, n = 0;
-	uint8_t		*buf;
+	Envoy__Service__Discovery__V3__DiscoveryRequest *m;
+	Envoy__Config__Core__V3__Node	*n = NULL, *old_node;
+	Google__Rpc__Status		*old_error;
+	char				*old_nonce;
+	int				 rc = -1;
 
-	buf = xmalloc(len + nodelen + 11);
-	if (node != NULL) {
-		buf[n++] = (DREQ_NODE << 3) | 2;
-		n += relay_msg_put_varint(buf + n, nodelen);
-		memcpy(buf + n, node, nodelen);
-		n += nodelen;
-	}
-	while (off < len) {
-		if (relay_msg_field(data + off, len - off, &number, &total,
-		    &voff, &vlen) == -1) {
-			free(buf);
-			return -1;
-		}
-		if (number != DREQ_NODE && number != DREQ_RESPONSE_NONCE &&
-		    number != DREQ_ERROR_DETAIL) {
-			memcpy(buf + n, data + off, total);
-			n += total;
-		}
-		off += total;
-	}
-	*out = buf;
-	*outlen = n;
-	return 0;
-}
-
-/*
- * Responses can be large (a mesh's worth of clusters, many MiB), so they are
- * not copied to be observed: a first pass walks the top-level fields over
- * the byte buffer's slices, counts the resources (field 2) without touching
- * their bytes, and copies every other field into a small buffer, which
- * protobuf-c decodes as the same message without resources. Only the
- * framing of the resources is checked, not their content.
- */
-struct relay_scan {
-	grpc_byte_buffer_reader	 sc_reader;
-	const uint8_t		*sc_p;		/* the current slice */
-	size_t			 sc_left;	/* bytes left in it */
-	uint8_t			*sc_out;	/* the fields kept */
-	size_t			 sc_len;
-	size_t			 sc_cap;
-};
-
-static int
-relay_scan_more(struct relay_scan *sc)
-{
-	grpc_slice	*slice;
-
-	while (sc->sc_left == 0) {
-		if (!grpc_byte_buffer_reader_peek(&sc->sc_reader, &slice))
-			return -1;
-		sc->sc_p = GRPC_SLICE_START_PTR(*slice);
-		sc->sc_left = GRPC_SLICE_LENGTH(*slice);
-	}
-	return 0;
-}
-
-static void
-relay_scan_keep(struct relay_scan *sc, const uint8_t *p, size_t n)
-{
-	if (sc->sc_cap - sc->sc_len < n) {
-		while (sc->sc_cap - sc->sc_len < n)
-			sc->sc_cap = sc->sc_cap == 0 ? 256 : sc->sc_cap * 2;
-		sc->sc_out = xrealloc(sc->sc_out, sc->sc_cap);
-	}
-	memcpy(sc->sc_out + sc->sc_len, p, n);
-	sc->sc_len += n;
-}
-
-/*
- * One varint, its bytes as they were in raw (10 at most); -1 at the end or
- * when malformed. The bytes are kept as they came, not re-encoded, so that
- * protobuf-c sees what it would have seen in the whole message.
- */
-static int
-relay_scan_varint(struct relay_scan *sc, uint64_t *v, uint8_t *raw,
-    size_t *rawlen)
-{
-	int	 i;
-	uint8_t	 b;
-
-	*v = 0;
-	for (i = 0; i < 10; i++) {
-		if (relay_scan_more(sc) == -1)
-			return -1;
-		b = *sc->sc_p++;
-		sc->sc_left--;
-		raw[i] = b;
-		*v |= (uint64_t)(b & 0x7f) << (7 * i);
-		if ((b & 0x80) == 0) {
-			*rawlen = (size_t)i + 1;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* Skips or keeps n bytes; -1 when the message ends first. */
-static int
-relay_scan_bytes(struct relay_scan *sc, uint64_t n, int keep)
-{
-	size_t	 k;
-
-	while (n > 0) {
-		if (relay_scan_more(sc) == -1)
-			return -1;
-		k = sc->sc_left < n ? sc->sc_left : (size_t)n;
-		if (keep)
-			relay_scan_keep(sc, sc->sc_p, k);
-		sc->sc_p += k;
-		sc->sc_left -= k;
-		n -= k;
-	}
-	return 0;
-}
-
-/* Whether the kind's field is one of resources, counted and not kept. */
-static int
-relay_scan_counted(enum relay_msg_kind kind, uint64_t number)
-{
-	return number == 2 && (kind == RELAY_MSG_RESPONSE ||
-	    kind == RELAY_MSG_DELTA_RESPONSE);
-}
-
-/*
- * Observes a response in a byte buffer, as relay_msg_decode would but
- * without copying its resources. Returns 0 or -1 as relay_msg_decode.
- */
-int
-relay_msg_decode_response(enum relay_msg_kind kind, grpc_byte_buffer *bb,
-    struct relay_msg *rm)
-{
-	struct relay_scan	 sc;
-	uint64_t		 tag, len, number;
-	uint8_t			 raw[10], lraw[10];
-	size_t			 total, counted = 0, rawlen, lrawlen;
-	int			 rc = -1, keep;
-
-	memset(&sc, 0, sizeof(sc));
-	total = grpc_byte_buffer_length(bb);
-	if (!grpc_byte_buffer_reader_init(&sc.sc_reader, bb)) {
-		memset(rm, 0, sizeof(*rm));
-		rm->rm_bytes = total;
+	m = envoy__service__discovery__v3__discovery_request__unpack(NULL, len,
+	    data);
+	if (m == NULL)
 		return -1;
-	}
-	for (;;) {
-		if (relay_scan_more(&sc) == -1) {
-			rc = 0;		/* the end, between fields */
-			break;
-		}
-		/* Field 0 is kept: protobuf-c may take it as unknown. */
-		if (relay_scan_varint(&sc, &tag, raw, &rawlen) == -1)
-			break;
-		number = tag >> 3;
-		keep = !relay_scan_counted(kind, number);
-		if (keep)
-			relay_scan_keep(&sc, raw, rawlen);
-		if ((tag & 7) == 0) {
-			if (relay_scan_varint(&sc, &len, lraw, &lrawlen) == -1)
-				break;
-			if (keep)
-				relay_scan_keep(&sc, lraw, lrawlen);
-		} else if ((tag & 7) == 1 || (tag & 7) == 5) {
-			if (relay_scan_bytes(&sc, (tag & 7) == 1 ? 8 : 4,
-			    keep) == -1)
-				break;
-		} else if ((tag & 7) == 2) {
-			if (relay_scan_varint(&sc, &len, lraw, &lrawlen) == -1 ||
-			    len > total)
-				break;
-			if (keep)
-				relay_scan_keep(&sc, lraw, lrawlen);
-			if (relay_scan_bytes(&sc, len, keep) == -1)
-				break;
-			if (!keep)
-				counted++;
-		} else
-			break;
-	}
-	grpc_byte_buffer_reader_destroy(&sc.sc_reader);
-	if (rc == 0)
-		rc = relay_msg_decode(kind, sc.sc_out != NULL ? sc.sc_out :
-		    (const uint8_t *)"", sc.sc_len, rm);
-	else {
-		memset(rm, 0, sizeof(*rm));
-	}
-	free(sc.sc_out);
-	rm->rm_bytes = total;
-	if (rc == 0)
-		rm->rm_nresources = counted;
+	if (relay_msg_field0(&m->base))
+		goto out;
+	if (node != NULL && (n = envoy__config__core__v3__node__unpack(NULL,
+	    nodelen, node)) == NULL)
+		goto out;
+	/*
+	 * The edited fields point elsewhere only while the message is packed;
+	 * then the decoded ones are put back, for free_unpacked to free.
+	 */
+	old_node = m->node;
+	old_nonce = m->response_nonce;
+	old_error = m->error_detail;
+	m->node = n;
+	m->response_nonce = (char *)"";
+	m->error_detail = NULL;
+	*outlen = envoy__service__discovery__v3__discovery_request__get_packed_size(
+	    m);
+	*out = xmalloc(*outlen);
+	envoy__service__discovery__v3__discovery_request__pack(m, *out);
+	m->node = old_node;
+	m->response_nonce = old_nonce;
+	m->error_detail = old_error;
+	rc = 0;
+out:
+	if (n != NULL)
+		envoy__config__core__v3__node__free_unpacked(n, NULL);
+	envoy__service__discovery__v3__discovery_request__free_unpacked(m,
+	    NULL);
 	return rc;
 }
 

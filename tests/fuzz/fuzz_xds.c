@@ -1,14 +1,15 @@
 /*
- * libFuzzer harness for what the xDS relay decodes of outside input: the
- * four message kinds it observes (relay_msg_decode, and relay_observe on
- * the result), the in-place scan of responses cut in slices
- * (relay_msg_decode_response), the node it keeps from a request
- * (relay_msg_node) and the wire edit of the replay (relay_msg_for_replay).
- * The first byte picks the kind (and the number of slices); the rest is
- * the message. Properties: nothing reads out of bounds; the scan agrees
- * with the full decoding whenever that succeeds; a replayed request never
- * grows beyond input plus node, decodes when the input did, and carries no
- * nonce or error.
+ * libFuzzer harness for what the xDS relay decodes of outside input, all
+ * with protobuf-c: the four message kinds it observes (relay_msg_decode,
+ * and relay_observe on the result), the same from a byte buffer cut in
+ * slices as gRPC hands it over (relay_msg_decode_buffer), the node it keeps
+ * from a request (relay_msg_node) and the edited request of the replay
+ * (relay_msg_for_replay). The first byte picks the kind (and the number of
+ * slices); the rest is the message. Properties: nothing reads out of
+ * bounds; the decoding of a byte buffer agrees with that of the flat bytes
+ * in every field and in success; a replayed request never grows beyond
+ * input plus node, decodes when the input did, carries no nonce or error,
+ * and replays again to the same bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,14 +23,24 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+static int
+fuzz_same(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
 static void
-fuzz_scan(enum relay_msg_kind kind, const uint8_t *data, size_t size,
+fuzz_buffer(enum relay_msg_kind kind, const uint8_t *data, size_t size,
     const struct relay_msg *full, unsigned cuts)
 {
 	grpc_slice		 slices[4];
 	grpc_byte_buffer	*bb;
 	struct relay_msg	 rm;
-	size_t			 i, n = cuts % 4 + 1, off = 0, k;
+	uint8_t			*flat;
+	size_t			 i, n = cuts % 4 + 1, off = 0, k, flatlen;
+	int			 rc;
 
 	for (i = 0; i < n; i++) {
 		k = i == n - 1 ? size - off : size / n;
@@ -40,17 +51,26 @@ fuzz_scan(enum relay_msg_kind kind, const uint8_t *data, size_t size,
 	bb = grpc_raw_byte_buffer_create(slices, n);
 	for (i = 0; i < n; i++)
 		grpc_slice_unref(slices[i]);
-	if (relay_msg_decode_response(kind, bb, &rm) == 0) {
-		if (rm.rm_bytes != size || !rm.rm_decoded)
-			abort();
-	} else if (full->rm_decoded)
+	rc = relay_msg_decode_buffer(kind, bb, &rm, (cuts & 4) ? &flat : NULL,
+	    &flatlen);
+	if ((rc == 0) != full->rm_decoded || rm.rm_decoded != full->rm_decoded ||
+	    rm.rm_bytes != size)
 		abort();
-	if (full->rm_decoded && (strcmp(rm.rm_type_url, full->rm_type_url) !=
-	    0 || strcmp(rm.rm_nonce, full->rm_nonce) != 0 ||
-	    strcmp(rm.rm_version, full->rm_version) != 0 ||
+	if (!fuzz_same(rm.rm_type_url, full->rm_type_url) ||
+	    !fuzz_same(rm.rm_nonce, full->rm_nonce) ||
+	    !fuzz_same(rm.rm_version, full->rm_version) ||
+	    !fuzz_same(rm.rm_node_id, full->rm_node_id) ||
+	    !fuzz_same(rm.rm_error, full->rm_error) ||
+	    rm.rm_has_error != full->rm_has_error ||
 	    rm.rm_nresources != full->rm_nresources ||
-	    rm.rm_nremoved != full->rm_nremoved))
+	    rm.rm_nremoved != full->rm_nremoved)
 		abort();
+	if (cuts & 4) {
+		if (flat == NULL || flatlen != size ||
+		    (size > 0 && memcmp(flat, data, size) != 0))
+			abort();
+		free(flat);
+	}
 	relay_msg_clear(&rm);
 	grpc_byte_buffer_destroy(bb);
 }
@@ -61,8 +81,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct relay_obs	 ob;
 	struct relay_msg	 rm, again;
 	enum relay_msg_kind	 kind;
-	uint8_t			*node = NULL, *out = NULL, *copy;
-	size_t			 nodelen = 0, outlen = 0;
+	uint8_t			*node = NULL, *out = NULL, *again_out, *copy;
+	size_t			 nodelen = 0, outlen = 0, again_len;
 	int			 decoded;
 
 	if (size < 1)
@@ -78,14 +98,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (kind == RELAY_MSG_REQUEST || kind == RELAY_MSG_DELTA_REQUEST)
 		relay_observe_request(&ob, &rm);
-	else {
+	else
 		relay_observe_response(&ob, &rm);
-		/*
-		 * The scan of a response in slices agrees with the full
-		 * decoding whenever that succeeds (it only checks less).
-		 */
-		fuzz_scan(kind, copy, size, &rm, data[0] >> 2);
-	}
+	fuzz_buffer(kind, copy, size, &rm, data[0] >> 2);
 	if (kind == RELAY_MSG_REQUEST) {
 		relay_msg_node(copy, size, &node, &nodelen);
 		if (relay_msg_for_replay(copy, size, node, nodelen, &out,
@@ -103,6 +118,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					abort();
 				relay_msg_clear(&again);
 			}
+			if (relay_msg_for_replay(out, outlen, node, nodelen,
+			    &again_out, &again_len) != 0 ||
+			    again_len != outlen ||
+			    memcmp(again_out, out, outlen) != 0)
+				abort();
+			free(again_out);
 			free(out);
 		}
 		free(node);

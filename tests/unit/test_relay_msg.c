@@ -1,6 +1,6 @@
 /*
- * Unit tests of the relay's message decoding (relay_msg.c), its wire edit
- * for the replay, its observations (relay_observe.c) and its bounded queue
+ * Unit tests of the relay's message decoding (relay_msg.c), from flat bytes
+ * and from byte buffers cut in slices, its edit of a request for the replay, its observations (relay_observe.c) and its bounded queue
  * (relay_queue.c).
  */
 #include <stdio.h>
@@ -159,45 +159,113 @@ sliced(const uint8_t *data, size_t len, size_t n)
 	return bb;
 }
 
+/*
+ * A received message is decoded from a flat copy of its byte buffer, however
+ * gRPC cut it in slices, with the same result as from its bytes; the copy
+ * is handed over on request.
+ */
 static void
-test_scan(void)
+test_buffer(void)
 {
+	Envoy__Service__Discovery__V3__DeltaDiscoveryResponse resp =
+	    ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_RESPONSE__INIT;
+	Envoy__Service__Discovery__V3__Resource res =
+	    ENVOY__SERVICE__DISCOVERY__V3__RESOURCE__INIT;
+	Envoy__Service__Discovery__V3__Resource *resv[] = { &res, &res, &res };
+	char			*names[] = { (char *)"gone" };
+	struct relay_obs	 ob;
 	struct relay_msg	 a, b;
 	grpc_byte_buffer	*bb;
-	uint8_t			*buf;
-	size_t			 len, n;
+	uint8_t			*buf, *flat, dbuf[512];
+	size_t			 len, n, flen;
 
 	buf = pack_response(CDS, "v7", "n7", 5, &len);
 	CHECK(relay_msg_decode(RELAY_MSG_RESPONSE, buf, len, &a) == 0);
 	for (n = 1; n <= 7; n++) {
 		bb = sliced(buf, len, n);
-		CHECK(relay_msg_decode_response(RELAY_MSG_RESPONSE, bb, &b) ==
-		    0);
+		CHECK(relay_msg_decode_buffer(RELAY_MSG_RESPONSE, bb, &b, NULL,
+		    NULL) == 0);
 		CHECK(b.rm_decoded && b.rm_bytes == len);
 		CHECK(strcmp(b.rm_type_url, a.rm_type_url) == 0);
 		CHECK(strcmp(b.rm_version, "v7") == 0);
 		CHECK(strcmp(b.rm_nonce, "n7") == 0);
-		CHECK(b.rm_nresources == 5);
+		CHECK(b.rm_nresources == 5 && b.rm_nremoved == 0);
+		relay_msg_clear(&b);
+		/* The flat copy, for a request kept for the replay. */
+		CHECK(relay_msg_decode_buffer(RELAY_MSG_RESPONSE, bb, &b,
+		    &flat, &flen) == 0);
+		CHECK(flat != NULL && flen == len &&
+		    memcmp(flat, buf, len) == 0);
+		free(flat);
 		relay_msg_clear(&b);
 		grpc_byte_buffer_destroy(bb);
-		/* Cut short: not a message. */
+		/* Cut short: not a message, but its size is known. */
 		bb = sliced(buf, len - 3, n);
-		CHECK(relay_msg_decode_response(RELAY_MSG_RESPONSE, bb, &b) ==
-		    -1);
+		CHECK(relay_msg_decode_buffer(RELAY_MSG_RESPONSE, bb, &b, NULL,
+		    NULL) == -1);
 		CHECK(!b.rm_decoded && b.rm_bytes == len - 3);
+		CHECK(b.rm_type_url == NULL && b.rm_nresources == 0);
 		relay_msg_clear(&b);
 		grpc_byte_buffer_destroy(bb);
 	}
 	relay_msg_clear(&a);
 	free(buf);
+
 	/* No resources, and no fields at all. */
 	buf = pack_response(LDS, "", "", 0, &len);
 	bb = sliced(buf, len, 1);
-	CHECK(relay_msg_decode_response(RELAY_MSG_RESPONSE, bb, &b) == 0);
+	CHECK(relay_msg_decode_buffer(RELAY_MSG_RESPONSE, bb, &b, NULL,
+	    NULL) == 0);
 	CHECK(b.rm_nresources == 0 && strcmp(b.rm_type_url, LDS) == 0);
+	CHECK(strcmp(b.rm_version, "") == 0 && strcmp(b.rm_nonce, "") == 0);
 	relay_msg_clear(&b);
 	grpc_byte_buffer_destroy(bb);
 	free(buf);
+	bb = sliced((const uint8_t *)"", 0, 1);
+	CHECK(relay_msg_decode_buffer(RELAY_MSG_DELTA_RESPONSE, bb, &b, NULL,
+	    NULL) == 0);
+	CHECK(b.rm_decoded && b.rm_bytes == 0);
+	relay_msg_clear(&b);
+	grpc_byte_buffer_destroy(bb);
+
+	/* A delta response: resources and removed names counted. */
+	res.name = (char *)"r";
+	res.version = (char *)"1";
+	resp.type_url = (char *)CDS;
+	resp.system_version_info = (char *)"sv9";
+	resp.nonce = (char *)"d9";
+	resp.n_resources = 3;
+	resp.resources = resv;
+	resp.n_removed_resources = 1;
+	resp.removed_resources = names;
+	len = envoy__service__discovery__v3__delta_discovery_response__pack(
+	    &resp, dbuf);
+	bb = sliced(dbuf, len, 3);
+	CHECK(relay_msg_decode_buffer(RELAY_MSG_DELTA_RESPONSE, bb, &b, NULL,
+	    NULL) == 0);
+	CHECK(b.rm_bytes == len && strcmp(b.rm_version, "sv9") == 0);
+	CHECK(strcmp(b.rm_nonce, "d9") == 0 && strcmp(b.rm_type_url, CDS) == 0);
+	CHECK(b.rm_nresources == 3 && b.rm_nremoved == 1);
+	relay_observe_init(&ob);
+	relay_observe_response(&ob, &b);
+	relay_msg_clear(&b);
+	grpc_byte_buffer_destroy(bb);
+
+	/* Undecodable as a response: counted so, with its size. */
+	bb = sliced((const uint8_t *)"\x12\x05" "ab", 4, 2);
+	CHECK(relay_msg_decode_buffer(RELAY_MSG_DELTA_RESPONSE, bb, &b, NULL,
+	    NULL) == -1);
+	CHECK(!b.rm_decoded && b.rm_bytes == 4);
+	relay_observe_response(&ob, &b);
+	relay_msg_clear(&b);
+	grpc_byte_buffer_destroy(bb);
+	CHECK(ob.ob_responses == 2 && ob.ob_undecodable_responses == 1);
+	CHECK(ob.ob_ntypes == 1);
+	CHECK(TAILQ_FIRST(&ob.ob_types)->ty_resources == 3 &&
+	    TAILQ_FIRST(&ob.ob_types)->ty_removed == 1);
+	CHECK(strcmp(TAILQ_FIRST(&ob.ob_types)->ty_sent_version, "sv9") == 0);
+	CHECK(TAILQ_FIRST(&ob.ob_types)->ty_response_bytes == len);
+	relay_observe_clear(&ob);
 }
 
 static void
@@ -379,13 +447,89 @@ test_queue(void)
 	CHECK(relay_queue_empty(&rq) && rq.rq_bytes == 0);
 }
 
+/*
+ * The fields the minimal .proto does not declare survive the replay as they
+ * were: field 7 (resource_locators in Envoy's) and a varint field 9 of the
+ * request, field 3 (metadata in Envoy's) of its node.
+ */
+static void
+test_replay_unknown(void)
+{
+	Envoy__Config__Core__V3__Node node =
+	    ENVOY__CONFIG__CORE__V3__NODE__INIT;
+	static const uint8_t	 unode[] = { 0x1a, 0x04, 'm', 'e', 't', 'a' };
+	static const uint8_t	 ureq[] = { 0x3a, 0x03, 'l', 'o', 'c',
+	    0x48, 0x96, 0x01 };
+	uint8_t			 nbuf[128], first[512], later[512], want[512];
+	uint8_t			*p, *got, *got2, *kept;
+	size_t			 nlen, flen, llen, wlen, glen, glen2, klen;
+
+	/* The node: known fields, then one unknown. */
+	node.id = (char *)"sidecar~node";
+	node.cluster = (char *)"c";
+	nlen = envoy__config__core__v3__node__pack(&node, nbuf);
+	memcpy(nbuf + nlen, unode, sizeof(unode));
+	nlen += sizeof(unode);
+
+	/* A first request: the node, then fields 3 and 4. */
+	first[0] = 0x12;
+	first[1] = (uint8_t)nlen;
+	memcpy(first + 2, nbuf, nlen);
+	p = pack_request(CDS, "", "", NULL, NULL, &flen);
+	memcpy(first + 2 + nlen, p, flen);
+	flen += 2 + nlen;
+	free(p);
+	CHECK(relay_msg_node(first, flen, &kept, &klen) == 0);
+	CHECK(klen == nlen && memcmp(kept, nbuf, nlen) == 0);
+
+	/* A later request, with nonce, error and the unknown fields. */
+	p = pack_request(LDS, "", "n9", NULL, "rejected", &llen);
+	memcpy(later, p, llen);
+	free(p);
+	memcpy(later + llen, ureq, sizeof(ureq));
+	llen += sizeof(ureq);
+
+	/* What it must become: the node first (field 2), fields 3 and 4, the
+	 * unknown fields as they were. */
+	want[0] = 0x12;
+	want[1] = (uint8_t)nlen;
+	memcpy(want + 2, nbuf, nlen);
+	p = pack_request(LDS, "", "", NULL, NULL, &wlen);
+	memcpy(want + 2 + nlen, p, wlen);
+	free(p);
+	wlen += 2 + nlen;
+	memcpy(want + wlen, ureq, sizeof(ureq));
+	wlen += sizeof(ureq);
+	CHECK(relay_msg_for_replay(later, llen, kept, klen, &got, &glen) == 0);
+	CHECK(glen == wlen && memcmp(got, want, wlen) == 0);
+	/* The edit is stable: a replayed request replays the same. */
+	CHECK(relay_msg_for_replay(got, glen, kept, klen, &got2, &glen2) == 0);
+	CHECK(glen2 == glen && memcmp(got2, got, glen) == 0);
+	free(got2);
+	free(got);
+
+	/* Without a node: the same less field 2. */
+	CHECK(relay_msg_for_replay(later, llen, NULL, 0, &got, &glen) == 0);
+	CHECK(glen == wlen - 2 - nlen &&
+	    memcmp(got, want + 2 + nlen, glen) == 0);
+	free(got);
+	/* A node that does not decode is refused. */
+	CHECK(relay_msg_for_replay(later, llen, (const uint8_t *)"\x0a\x09",
+	    2, &got, &glen) == -1);
+	/* Field 0 with an overlong tag decodes but cannot be written back. */
+	CHECK(relay_msg_for_replay((const uint8_t *)"\x22\x01t\x80\x00\x05",
+	    6, NULL, 0, &got, &glen) == -1);
+	free(kept);
+}
+
 int
 main(void)
 {
 	test_decode();
-	test_scan();
+	test_buffer();
 	test_delta();
 	test_replay();
+	test_replay_unknown();
 	test_observe();
 	test_queue();
 	if (failures > 0) {
