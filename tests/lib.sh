@@ -164,3 +164,11 @@ epoch_pid() {
 log_has() {
 	grep -q -- "$1" "$T/agent.log"
 }
+
+# proxy_stat NAME-REGEX: the value of a stat of the proxy on $ADMIN_PORT.
+proxy_stat() {
+	curl -s --max-time 2 "http://127.0.0.1:$ADMIN_PORT/stats?filter=$1" |
+		awk -F': ' '{print $2}'
+}
+proxy_stat_ge() { [ "$(proxy_stat "$1")" -ge "$2" ] 2>/dev/null; }
+proxy_stat_gt() { [ "$(proxy_stat "$1")" -gt "$2" ] 2>/dev/null; }

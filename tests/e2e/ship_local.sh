@@ -49,11 +49,8 @@ curl -s "$(url "xDS state")" | grep -q 'envoy.config.cluster.v3.Cluster' ||
 	fail "/debug/syncz shows no CDS"
 
 note "the stand-in got the sample resources from the test control plane"
-stat() {
-	curl -s --max-time 2 "http://127.0.0.1:$ADMIN_PORT/stats?filter=$1" | awk -F': ' '{print $2}'
-}
-[ "$(stat '^cluster_manager.cds.update_success$')" -ge 1 ] 2>/dev/null || fail "no CDS update"
-[ "$(stat '^listener_manager.lds.update_success$')" -ge 1 ] 2>/dev/null || fail "no LDS update"
+[ "$(proxy_stat '^cluster_manager.cds.update_success$')" -ge 1 ] 2>/dev/null || fail "no CDS update"
+[ "$(proxy_stat '^listener_manager.lds.update_success$')" -ge 1 ] 2>/dev/null || fail "no LDS update"
 
 note "the printed push: edit resources.json, SIGHUP the control plane"
 python3 - "$DIR/resources.json" <<'PY'
@@ -63,7 +60,7 @@ d["resources"]["type.googleapis.com/envoy.config.cluster.v3.Cluster"].append({"n
 json.dump(d, open(sys.argv[1], "w"))
 PY
 kill -HUP "$XS_PID"
-cds_grew() { [ "$(stat '^cluster_manager.cds.update_success$')" -ge 2 ] 2>/dev/null; }
+cds_grew() { [ "$(proxy_stat '^cluster_manager.cds.update_success$')" -ge 2 ] 2>/dev/null; }
 wait_until 10 cds_grew || fail "the pushed CDS did not arrive"
 
 note "the printed hot restart: SIGHUP the agent"

@@ -14,12 +14,6 @@ cat >"$T/resources.json" <<'JSON'
  "type.googleapis.com/envoy.config.listener.v3.Listener": [{"name": "l1"}]}}
 JSON
 
-stat() {
-	curl -s --max-time 2 "http://127.0.0.1:$ADMIN_PORT/stats?filter=$1" |
-		awk -F': ' '{print $2}'
-}
-stat_ge() { [ "$(stat "$1")" -ge "$2" ] 2>/dev/null; }
-stat_gt() { [ "$(stat "$1")" -gt "$2" ] 2>/dev/null; }
 xs_has() { grep -q -- "$1" "$T/xds-server.log"; }
 start_cp() {
 	spawn "$XDS_SERVER" --listen "127.0.0.1:$XDS_PORT" --config "$T/resources.json" \
@@ -41,16 +35,16 @@ cat >"$T/resources.json" <<'JSON'
  "type.googleapis.com/envoy.config.listener.v3.Listener": [{"name": "l1"}]}}
 JSON
 kill -HUP "$XS_PID"
-wait_until 10 stat_ge '^cluster_manager.cds.update_success$' 2 ||
+wait_until 10 proxy_stat_ge '^cluster_manager.cds.update_success$' 2 ||
 	fail "the change did not arrive"
 
 note "control plane gone: the delta stream ends with UNAVAILABLE"
 kill -KILL "$XS_PID"
-wait_until 10 stat_ge '^control_plane.stream_resets$' 1 ||
+wait_until 10 proxy_stat_ge '^control_plane.stream_resets$' 1 ||
 	fail "the proxy's delta stream was not ended"
 grep -q "closed: 14," "$T/agent.log" || fail "not UNAVAILABLE: $(grep closed: "$T/agent.log")"
-before=$(stat '^cluster_manager.cds.update_success$')
+before=$(proxy_stat '^cluster_manager.cds.update_success$')
 start_cp
-wait_until 10 stat_gt '^cluster_manager.cds.update_success$' "$before" ||
+wait_until 10 proxy_stat_gt '^cluster_manager.cds.update_success$' "$before" ||
 	fail "no resync after the proxy's reconnect"
 echo PASS

@@ -11,12 +11,6 @@ cat >"$T/resources.json" <<'JSON'
  "type.googleapis.com/envoy.config.listener.v3.Listener": [{"name": "l1"}]}}
 JSON
 
-stat() {
-	curl -s --max-time 2 "http://127.0.0.1:$ADMIN_PORT/stats?filter=$1" |
-		awk -F': ' '{print $2}'
-}
-stat_ge() { [ "$(stat "$1")" -ge "$2" ] 2>/dev/null; }
-stat_gt() { [ "$(stat "$1")" -gt "$2" ] 2>/dev/null; }
 start_cp() {
 	spawn "$XDS_SERVER" --listen "127.0.0.1:$XDS_PORT" --config "$T/resources.json" \
 		2>>"$T/xds-server.log"
@@ -27,11 +21,11 @@ start_cp
 start_agent --xdsEndStreamOnUpstreamFailure
 wait_live 0
 kill -KILL "$XS_PID"
-wait_until 10 stat_ge '^control_plane.stream_resets$' 1 ||
+wait_until 10 proxy_stat_ge '^control_plane.stream_resets$' 1 ||
 	fail "the proxy's stream was not ended"
-before=$(stat '^cluster_manager.cds.update_success$')
+before=$(proxy_stat '^cluster_manager.cds.update_success$')
 note "before=$before"
 start_cp
-wait_until 10 stat_gt '^cluster_manager.cds.update_success$' "$before" ||
-	fail "no resync after the proxy's reconnect: $(stat '^cluster_manager.cds.update_success$') vs $before"
+wait_until 10 proxy_stat_gt '^cluster_manager.cds.update_success$' "$before" ||
+	fail "no resync after the proxy's reconnect: $(proxy_stat '^cluster_manager.cds.update_success$') vs $before"
 echo PASS

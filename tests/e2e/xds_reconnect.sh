@@ -12,10 +12,6 @@ cat >"$T/resources.json" <<'JSON'
  "type.googleapis.com/envoy.config.listener.v3.Listener": [{"name": "l1"}]}}
 JSON
 
-stat() {
-	curl -s --max-time 2 "http://127.0.0.1:$ADMIN_PORT/stats?filter=$1" |
-		awk -F': ' '{print $2}'
-}
 
 start_cp() {
 	spawn "$XDS_SERVER" --listen "127.0.0.1:$XDS_PORT" --config "$T/resources.json" \
@@ -24,7 +20,7 @@ start_cp() {
 }
 
 cds_above() {
-	[ "$(stat '^cluster_manager.cds.update_success$')" -gt "$1" ]
+	[ "$(proxy_stat '^cluster_manager.cds.update_success$')" -gt "$1" ]
 }
 
 start_cp
@@ -38,7 +34,7 @@ listening() {
 	[ "$(grep -c 'listening on' "$T/xds-server.log")" -ge "$1" ]
 }
 for round in 1 2 3 4 5; do
-	before=$(stat '^cluster_manager.cds.update_success$')
+	before=$(proxy_stat '^cluster_manager.cds.update_success$')
 	kill -KILL "$XS_PID"
 	wait "$XS_PID" 2>/dev/null
 	sleep 1.5
@@ -50,7 +46,7 @@ for round in 1 2 3 4 5; do
 	note "round $round: resynchronised ${ms}ms after the control plane's return"
 	[ "$ms" -le "$limit" ] || fail "round $round: resync took ${ms}ms (limit ${limit}ms)"
 done
-resets=$(stat '^control_plane.stream_resets$')
+resets=$(proxy_stat '^control_plane.stream_resets$')
 [ "$resets" = 0 ] || fail "the proxy's stream was reset $resets times"
 log_has "replaying 2 requests on the new upstream" || fail "no replay logged"
 [ "$(live_epoch)" = 0 ] || fail "the proxy is no longer LIVE"

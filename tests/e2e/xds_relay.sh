@@ -22,12 +22,6 @@ PY
 	mv "$T/resources.json.tmp" "$T/resources.json"
 }
 
-stat() {
-	curl -s --max-time 2 "http://127.0.0.1:$ADMIN_PORT/stats?filter=$1" |
-		awk -F': ' '{print $2}'
-}
-stat_ge() { [ "$(stat "$1")" -ge "$2" ] 2>/dev/null; }
-stat_gt() { [ "$(stat "$1")" -gt "$2" ] 2>/dev/null; }
 
 xs_has() {
 	grep -q -- "$1" "$T/xds-server.log"
@@ -43,8 +37,8 @@ wait_live 0
 note "LIVE through the relay"
 xs_has "ACK $CDS version \"v1\"" || fail "no CDS ACK: $(cat "$T/xds-server.log")"
 wait_until 5 xs_has "ACK $LDS version \"v1\"" || fail "no LDS ACK"
-[ "$(stat '^cluster_manager.cds.update_success$')" -ge 1 ] || fail "cds update_success"
-[ "$(stat '^listener_manager.lds.update_success$')" -ge 1 ] || fail "lds update_success"
+[ "$(proxy_stat '^cluster_manager.cds.update_success$')" -ge 1 ] || fail "cds update_success"
+[ "$(proxy_stat '^listener_manager.lds.update_success$')" -ge 1 ] || fail "lds update_success"
 log_has "xds stream 1 (sotw): proxy connected" || fail "relay did not log the stream"
 xs_has "header x_test_token=t0ken" || fail "XDS_HEADER_X_TEST_TOKEN not sent upstream"
 
@@ -52,7 +46,7 @@ note "SIGHUP: a new version of CDS"
 resources c1 c2 c3 -- l1
 kill -HUP "$XS_PID"
 wait_until 10 xs_has "ACK $CDS version \"v2\"" || fail "v2 not ACKed: $(tail "$T/xds-server.log")"
-wait_until 5 stat_ge '^cluster_manager.cds.update_success$' 2 ||
+wait_until 5 proxy_stat_ge '^cluster_manager.cds.update_success$' 2 ||
 	fail "cds update_success did not grow"
 
 note "a rejected listener is NACKed"
@@ -62,11 +56,11 @@ wait_until 10 xs_has "NACK $LDS version \"v1\" nonce \"[0-9]*\": rejected resour
 	fail "no NACK at the control plane: $(tail "$T/xds-server.log")"
 wait_until 5 log_has "NACK $LDS version \"v1\" nonce \"[0-9]*\": rejected resource reject-l2" ||
 	fail "the relay did not record the NACK"
-[ "$(stat '^listener_manager.lds.update_rejected$')" -ge 1 ] || fail "lds update_rejected"
+[ "$(proxy_stat '^listener_manager.lds.update_rejected$')" -ge 1 ] || fail "lds update_rejected"
 # When the status server serves the relay's page, the NACK is there too.
 if [ "$(http_code "http://127.0.0.1:$STATUS_PORT/debug/syncz")" = 200 ]; then
 	curl -s "http://127.0.0.1:$STATUS_PORT/debug/syncz" | grep -q "rejected resource reject-l2" ||
 		fail "/debug/syncz lacks the NACK"
 fi
-[ "$(stat '^control_plane.stream_resets$')" = 0 ] || fail "the proxy's stream was reset"
+[ "$(proxy_stat '^control_plane.stream_resets$')" = 0 ] || fail "the proxy's stream was reset"
 echo PASS

@@ -16,11 +16,6 @@ cat >"$T/resources.json" <<JSON
  "knobs": {"repeat": $N}}
 JSON
 
-stat() {
-	curl -s --max-time 2 "http://127.0.0.1:$ADMIN_PORT/stats?filter=$1" |
-		awk -F': ' '{print $2}'
-}
-stat_ge() { [ "$(stat "$1")" -ge "$2" ] 2>/dev/null; }
 
 spawn "$XDS_SERVER" --listen "127.0.0.1:$XDS_PORT" --config "$T/resources.json" \
 	--log-level warn 2>"$T/xds-server.log"
@@ -33,8 +28,8 @@ start_agent
 	done
 ) >"$T/rss" &
 SPAWNED+=($!)
-wait_until 90 stat_ge '^cluster_manager.cds.update_success$' $N ||
-	fail "only $(stat '^cluster_manager.cds.update_success$') of $N responses arrived; agent log: $(tail -n 15 "$T/agent.log")"
+wait_until 90 proxy_stat_ge '^cluster_manager.cds.update_success$' $N ||
+	fail "only $(proxy_stat '^cluster_manager.cds.update_success$') of $N responses arrived; agent log: $(tail -n 15 "$T/agent.log")"
 max=$(sort -n "$T/rss" | tail -n 1)
 note "$N responses of 1 MiB relayed to a slow reader; agent RssAnon peak ${max} kB (bound ${BOUND_KB} kB, $(wc -l <"$T/rss") samples)"
 # ASan's quarantine keeps freed memory for a while: no bound holds there.
