@@ -41,6 +41,9 @@ lib_cleanup() {
 	exit "$rc"
 }
 trap lib_cleanup EXIT
+# A test stopped by the runner's timeout still stops what it started.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 fail() {
 	echo "FAIL: $*" >&2
