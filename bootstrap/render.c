@@ -206,7 +206,6 @@ render_health_listener(const struct config *cf)
 {
 	const char	*wildcard = bootstrap_ipv6_only(cf) ? "::" : "0.0.0.0";
 	json_t		*hcm, *l;
-	char		*name;
 
 	hcm = render_pack("{s:s, s:s, s:s, s:{s:[{s:s, s:[s], s:[{s:{s:s},"
 	    " s:{s:s}}]}]}, s:[{s:s, s:{s:s}}]}",
@@ -219,13 +218,16 @@ render_health_listener(const struct config *cf)
 	    "http_filters", "name", "envoy.filters.http.router",
 	    "typed_config", "@type",
 	    TYPE_URL("envoy.extensions.filters.http.router.v3.Router"));
-	xasprintf(&name, "%s_%d", wildcard, cf->cf_envoy_status_port);
-	l = render_pack("{s:s, s:o, s:[{s:[{s:s, s:o}]}]}", "name", name,
+	/*
+	 * No name, as in Istio's template: Envoy names it itself. A static
+	 * listener named like one istiod sends ("0.0.0.0_15021") would make
+	 * Envoy ignore that LDS listener.
+	 */
+	l = render_pack("{s:o, s:[{s:[{s:s, s:o}]}]}",
 	    "address", render_socket_address(wildcard,
 	    cf->cf_envoy_status_port), "filter_chains", "filters",
 	    "name", "envoy.filters.network.http_connection_manager",
 	    "typed_config", hcm);
-	free(name);
 	return l;
 }
 

@@ -69,7 +69,7 @@ agent = [c for c in d["static_resources"]["clusters"] if c["name"] == "agent"][0
 assert agent["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"][
     "address"]["socket_address"]["port_value"] == 15120
 d = load("override-listener")
-extra = [l for l in d["static_resources"]["listeners"] if l["name"] == "extra"][0]
+extra = [l for l in d["static_resources"]["listeners"] if l.get("name") == "extra"][0]
 assert extra["address"]["socket_address"]["address"] == "192.168.7.7"
 pc = load("mesh-config")["node"]["metadata"]["PROXY_CONFIG"]
 assert pc["concurrency"] == 5 and pc["drainDuration"] == "30s", pc
