@@ -146,7 +146,7 @@ void	 relay_queue_clear(struct relay_queue *);
 
 /* relay_observe.c: per type URL counters and state. */
 enum relay_req_class {
-	RELAY_REQ_SUBSCRIBE,	/* no nonce: a first request or a change */
+	RELAY_REQ_SUBSCRIBE,	/* not echoing the last response: first, change, stale */
 	RELAY_REQ_ACK,
 	RELAY_REQ_NACK,
 	RELAY_REQ_UNDECODABLE

@@ -102,6 +102,7 @@ enum relay_req_class
 relay_observe_request(struct relay_obs *ob, const struct relay_msg *rm)
 {
 	struct relay_type	*ty;
+	const char		*nonce;
 
 	ob->ob_requests++;
 	if (!rm->rm_decoded) {
@@ -111,7 +112,15 @@ relay_observe_request(struct relay_obs *ob, const struct relay_msg *rm)
 	ty = relay_observe_type(ob, rm->rm_type_url);
 	ty->ty_requests++;
 	ty->ty_request_bytes += rm->rm_bytes;
-	if (rm->rm_nonce == NULL || *rm->rm_nonce == '\0')
+	nonce = rm->rm_nonce != NULL ? rm->rm_nonce : "";
+	/*
+	 * A request with error_detail is a NACK whatever its nonce (a server
+	 * may send responses without one). Otherwise it is an ACK only when it
+	 * echoes the nonce of the last response of its type; one echoing an
+	 * older nonce, or none while the server uses them, is a plain request.
+	 */
+	if (!rm->rm_has_error && (ty->ty_sent_nonce == NULL ||
+	    strcmp(nonce, ty->ty_sent_nonce) != 0))
 		return RELAY_REQ_SUBSCRIBE;
 	if (rm->rm_has_error) {
 		ty->ty_nacks++;

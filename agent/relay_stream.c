@@ -455,6 +455,8 @@ relay_stream_up_ended(struct relay_stream *st, grpc_status_code code,
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(st->st_timer, &tv);
+	/* Reading may have paused on the full queue just emptied. */
+	relay_stream_recv(st);
 }
 
 /*
@@ -508,6 +510,8 @@ relay_stream_connect(struct relay_stream *st)
 		relay_stream_replay(st);
 	relay_stream_pump_up(st);
 	relay_stream_up_recv(st);
+	/* An empty replay leaves nothing whose sending would resume reading. */
+	relay_stream_recv(st);
 }
 
 static void
