@@ -163,6 +163,7 @@ int	parse_bool(const char *, int *);
 
 /* proxyconfig.c: the mesh config and PROXY_CONFIG layers of config_parse. */
 int	proxyconfig_apply(struct config *, char *, size_t);
+void	proxyconfig_only_tracer(struct json_t *, const char *);
 
 /* watch.c: restarts the proxy when a watched input changes (debounced). */
 struct watch;
@@ -195,6 +196,7 @@ const char *supervise_failure(struct supervise *);
 int	supervise_ready(struct supervise *, char *, size_t);
 int	supervise_live_epoch(struct supervise *);
 int	supervise_draining(struct supervise *);
+int	supervise_stopping(struct supervise *);
 struct json_t *supervise_json(struct supervise *);
 void	supervise_metrics(struct supervise *, struct evbuffer *);
 

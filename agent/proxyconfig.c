@@ -92,6 +92,20 @@ static int
 proxyconfig_text(const struct config_flag *cg, json_t *v, char *buf,
     size_t len)
 {
+	/* The one enum among the fields: protobuf's JSON allows its number. */
+	if (strcmp(cg->cg_name, "controlPlaneAuthPolicy") == 0 &&
+	    json_is_integer(v)) {
+		switch (json_integer_value(v)) {
+		case 0:
+			snprintf(buf, len, "NONE");
+			return 0;
+		case 1:
+			snprintf(buf, len, "MUTUAL_TLS");
+			return 0;
+		default:
+			return -1;
+		}
+	}
 	switch (cg->cg_type) {
 	case CT_STRING:
 	case CT_DURATION:
@@ -118,6 +132,40 @@ proxyconfig_text(const struct config_flag *cg, json_t *v, char *buf,
 	return -1;
 }
 
+/*
+ * ProxyConfig's tracer is a oneof: a layer that picks one tracer replaces
+ * the tracer of the layers below it, whichever that was.
+ */
+static const char *const proxyconfig_tracers[] = {
+	"zipkin", "lightstep", "datadog", "stackdriver", "openCensusAgent",
+	"open_census_agent", NULL
+};
+
+static int
+proxyconfig_picks_tracer(json_t *tr)
+{
+	const char *const	*t;
+	json_t			*v;
+
+	for (t = proxyconfig_tracers; *t != NULL; t++) {
+		if ((v = json_object_get(tr, *t)) != NULL && !json_is_null(v))
+			return 1;
+	}
+	return 0;
+}
+
+/* Removes from tr every tracer but keep. */
+void
+proxyconfig_only_tracer(json_t *tr, const char *keep)
+{
+	const char *const	*t;
+
+	for (t = proxyconfig_tracers; *t != NULL; t++) {
+		if (strcmp(*t, keep) != 0)
+			json_object_del(tr, *t);
+	}
+}
+
 static int
 proxyconfig_tracing(struct config *cf, json_t *tr, const char *where,
     char *err, size_t errlen)
@@ -130,8 +178,14 @@ proxyconfig_tracing(struct config *cf, json_t *tr, const char *where,
 		snprintf(err, errlen, "%s.tracing: not an object", where);
 		return -1;
 	}
-	if ((zk = json_object_get(tr, "zipkin")) == NULL || json_is_null(zk))
+	if ((zk = json_object_get(tr, "zipkin")) == NULL || json_is_null(zk)) {
+		/* Another tracer replaces a zipkin from below. */
+		if (proxyconfig_picks_tracer(tr)) {
+			free(cf->cf_zipkin_address);
+			cf->cf_zipkin_address = NULL;
+		}
 		return 0;
+	}
 	if (!json_is_object(zk) || ((addr = json_object_get(zk, "address")) !=
 	    NULL && !json_is_string(addr))) {
 		snprintf(err, errlen, "%s.tracing.zipkin: expected "
@@ -221,6 +275,9 @@ proxyconfig_merge(json_t *dst, json_t *src, int top)
 			nk = name;
 		}
 		dv = json_object_get(dst, nk);
+		if (top && strcmp(nk, "tracing") == 0 && json_is_object(dv) &&
+		    json_is_object(sv) && proxyconfig_picks_tracer(sv))
+			proxyconfig_only_tracer(dv, "");
 		if (json_is_object(dv) && json_is_object(sv))
 			proxyconfig_merge(dv, sv, 0);
 		else

@@ -151,6 +151,7 @@ metadata_proxy_config(const struct config *cf)
 			tr = json_object();
 			json_object_set_new(pc, "tracing", tr);
 		}
+		proxyconfig_only_tracer(tr, "zipkin");
 		json_object_set_new(tr, "zipkin", json_pack("{s:s}",
 		    "address", cf->cf_zipkin_address));
 	}

@@ -10,8 +10,11 @@
  *   - a list is appended to a list (repeated fields are concatenated);
  *   - anything else replaces what was there.
  *
- * One refinement: two typed configs ("@type") of different types do not mix;
- * the override's replaces the rendered one whole.
+ * Two refinements: two typed configs ("@type") of different types do not
+ * mix, the override's replaces the rendered one whole; and a member of a
+ * oneof the bootstrap commonly overrides (an address's kind, a config
+ * source's kind, a cluster's discovery type) clears its siblings, as
+ * MergeFrom does, so the merged document never sets two of them.
  *
  * "$(HOST_IP)" in a string value is replaced by the HOST_IP variable
  * (Kubernetes' downward API), or the first instance IP without it.
@@ -24,6 +27,46 @@
 
 #define HOST_IP_VAR	"$(HOST_IP)"
 
+/*
+ * Oneof groups of Envoy's API by their JSON member names. A group is only
+ * acted on when the destination already has another of its members, which
+ * only an object of that message type can have.
+ */
+static const char *const override_oneofs[][6] = {
+	/* envoy.config.core.v3.Address */
+	{ "socket_address", "pipe", "envoy_internal_address", NULL },
+	/* envoy.config.core.v3.ConfigSource */
+	{ "path", "path_config_source", "api_config_source", "ads", "self",
+	    NULL },
+	/* envoy.config.cluster.v3.Cluster */
+	{ "type", "cluster_type", NULL },
+	/* envoy.config.core.v3.GrpcService */
+	{ "envoy_grpc", "google_grpc", NULL },
+	/* envoy.config.core.v3.DataSource */
+	{ "filename", "inline_bytes", "inline_string", "environment_variable",
+	    NULL },
+};
+
+static void
+override_clear_oneof(json_t *dst, const char *key)
+{
+	size_t	 g, i, j;
+
+	for (g = 0; g < sizeof(override_oneofs) / sizeof(override_oneofs[0]);
+	    g++) {
+		for (i = 0; override_oneofs[g][i] != NULL; i++) {
+			if (strcmp(override_oneofs[g][i], key) != 0)
+				continue;
+			for (j = 0; override_oneofs[g][j] != NULL; j++) {
+				if (j != i)
+					json_object_del(dst,
+					    override_oneofs[g][j]);
+			}
+			return;
+		}
+	}
+}
+
 void
 bootstrap_merge(json_t *dst, json_t *src)
 {
@@ -32,6 +75,7 @@ bootstrap_merge(json_t *dst, json_t *src)
 	size_t		 i;
 
 	json_object_foreach(src, key, sv) {
+		override_clear_oneof(dst, key);
 		dv = json_object_get(dst, key);
 		if (json_is_object(dv) && json_is_object(sv)) {
 			st = json_object_get(sv, "@type");

@@ -77,6 +77,20 @@ test_merge(void)
 	    "\"A\",\"x\":1,\"y\":2}}"));
 	json_decref(dst);
 	json_decref(src);
+	/* A oneof member clears its siblings, as MergeFrom does. */
+	dst = parse("{\"admin\":{\"address\":{\"socket_address\":{\"port_"
+	    "value\":15000}}},\"cds\":{\"ads\":{},\"initial_fetch_timeout\":"
+	    "\"0s\"},\"log\":{\"path\":\"/dev/null\"}}");
+	src = parse("{\"admin\":{\"address\":{\"pipe\":{\"path\":\"/x\"}}},"
+	    "\"cds\":{\"path_config_source\":{\"path\":\"/c.yaml\"}},"
+	    "\"log\":{\"path\":\"/tmp/a\"}}");
+	bootstrap_merge(dst, src);
+	CHECK(same(dst, "{\"admin\":{\"address\":{\"pipe\":{\"path\":"
+	    "\"/x\"}}},\"cds\":{\"initial_fetch_timeout\":\"0s\",\"path_"
+	    "config_source\":{\"path\":\"/c.yaml\"}},\"log\":{\"path\":"
+	    "\"/tmp/a\"}}"));
+	json_decref(dst);
+	json_decref(src);
 }
 
 static void
