@@ -13,8 +13,9 @@
  * editors and Kubernetes replace a file rather than write it in place:
  * a ConfigMap or Secret volume swaps a "..data" link, so events on names
  * starting with ".." count too. A directory that is missing (no
- * certificates mounted) is looked for again after every event of its parent
- * and at every quiet period's end; it is not an error.
+ * certificates mounted), or that was deleted or renamed away, is looked for
+ * again every second and after every event of its parent; when it appears
+ * it counts as a change. A missing directory is not an error.
  */
 #include <errno.h>
 #include <limits.h>
@@ -47,6 +48,7 @@ struct watch_item {
 };
 
 #define WATCH_MAX_ITEMS	4
+#define WATCH_REARM_MS	1000	/* looking again for a missing directory */
 
 struct watch {
 	struct event_base	*wa_base;
@@ -55,6 +57,7 @@ struct watch {
 	int			 wa_fd;
 	struct event		*wa_ev;
 	struct event		*wa_timer;
+	struct event		*wa_rearm;	/* while a directory is missing */
 	struct watch_item	 wa_items[WATCH_MAX_ITEMS];
 	int			 wa_nitems;
 	unsigned int		 wa_changed;	/* bit per item since the last restart */
@@ -93,12 +96,19 @@ watch_add_item(struct watch *wa, enum watch_kind kind, char *dir, char *name,
 	wi->wi_wd = -1;
 }
 
-/* (Re)adds the inotify watches of the items that have none. */
+static void	watch_debounce(struct watch *);
+
+/*
+ * (Re)adds the inotify watches of the items that have none. With mark, an
+ * item that appears counts as changed. While any is missing, the re-arm
+ * timer looks again.
+ */
 static void
-watch_arm(struct watch *wa)
+watch_arm(struct watch *wa, int mark)
 {
 	struct watch_item *wi;
-	int		 i;
+	struct timeval	 tv = { 0, WATCH_REARM_MS * 1000 };
+	int		 i, missing = 0, appeared = 0;
 
 	for (i = 0; i < wa->wa_nitems; i++) {
 		wi = &wa->wa_items[i];
@@ -106,12 +116,45 @@ watch_arm(struct watch *wa)
 			continue;
 		wi->wi_wd = inotify_add_watch(wa->wa_fd, wi->wi_dir,
 		    WATCH_DIR_EVENTS);
-		if (wi->wi_wd == -1 && errno != ENOENT && errno != ENOTDIR)
-			log_warn("watch: %s", wi->wi_dir);
-		else if (wi->wi_wd != -1)
-			log_debug("watch: watching %s for %s", wi->wi_dir,
-			    wi->wi_what);
+		if (wi->wi_wd == -1) {
+			if (errno != ENOENT && errno != ENOTDIR)
+				log_warn("watch: %s", wi->wi_dir);
+			missing = 1;
+			continue;
+		}
+		log_debug("watch: watching %s for %s", wi->wi_dir,
+		    wi->wi_what);
+		if (mark) {
+			/* The parent's item stands for the directory. */
+			wa->wa_changed |= 1u << (wi->wi_kind ==
+			    WK_CERTS_PARENT ? i - 1 : i);
+			appeared = 1;
+		}
 	}
+	if (appeared)
+		watch_debounce(wa);
+	if (missing && wa->wa_rearm != NULL &&
+	    !evtimer_pending(wa->wa_rearm, NULL))
+		evtimer_add(wa->wa_rearm, &tv);
+}
+
+static void
+watch_rearm_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	watch_arm(arg, 1);
+}
+
+/* Restarts the quiet period. */
+static void
+watch_debounce(struct watch *wa)
+{
+	struct timeval	 tv;
+
+	tv.tv_sec = wa->wa_cf->cf_watch_debounce / 1000000000LL;
+	tv.tv_usec = (wa->wa_cf->cf_watch_debounce % 1000000000LL) / 1000;
+	evtimer_add(wa->wa_timer, &tv);
 }
 
 static int
@@ -140,7 +183,7 @@ watch_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	watch_arm(wa);
+	watch_arm(wa, 0);
 	for (i = 0; i < wa->wa_nitems; i++) {
 		if (!(wa->wa_changed & (1u << i)))
 			continue;
@@ -157,7 +200,6 @@ static void
 watch_event(struct watch *wa, const struct inotify_event *ie)
 {
 	struct watch_item *wi;
-	struct timeval	 tv;
 	int		 i, hit = 0;
 
 	for (i = 0; i < wa->wa_nitems; i++) {
@@ -165,13 +207,17 @@ watch_event(struct watch *wa, const struct inotify_event *ie)
 		if (wi->wi_wd != ie->wd || ie->wd == -1)
 			continue;
 		if (ie->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
-			/* The directory went away; it is looked for again. */
-			if (ie->mask & IN_IGNORED)
-				wi->wi_wd = -1;
-			if (wi->wi_kind == WK_CERTS) {
-				wa->wa_changed |= 1u << i;
-				hit = 1;
-			}
+			/*
+			 * The directory went away, or was renamed (the watch
+			 * would follow it to its new name): drop the watch;
+			 * the path is looked for again.
+			 */
+			if (ie->mask & IN_MOVE_SELF)
+				(void)inotify_rm_watch(wa->wa_fd, ie->wd);
+			wi->wi_wd = -1;
+			wa->wa_changed |= 1u << (wi->wi_kind ==
+			    WK_CERTS_PARENT ? i - 1 : i);
+			hit = 1;
 			continue;
 		}
 		if (!watch_relevant(wi, ie))
@@ -181,7 +227,7 @@ watch_event(struct watch *wa, const struct inotify_event *ie)
 		 * change of the directory, the item added just before.
 		 */
 		if (wi->wi_kind == WK_CERTS_PARENT) {
-			watch_arm(wa);
+			watch_arm(wa, 0);
 			wa->wa_changed |= 1u << (i - 1);
 		} else
 			wa->wa_changed |= 1u << i;
@@ -193,9 +239,8 @@ watch_event(struct watch *wa, const struct inotify_event *ie)
 	}
 	if (!hit)
 		return;
-	tv.tv_sec = wa->wa_cf->cf_watch_debounce / 1000000000LL;
-	tv.tv_usec = (wa->wa_cf->cf_watch_debounce % 1000000000LL) / 1000;
-	evtimer_add(wa->wa_timer, &tv);
+	watch_arm(wa, 1);
+	watch_debounce(wa);
 }
 
 static void
@@ -262,12 +307,13 @@ watch_new(struct event_base *base, const struct config *cf,
 		watch_split(cf->cf_mesh_config, &dir, &name);
 		watch_add_item(wa, WK_FILE, dir, name, "mesh config");
 	}
-	watch_arm(wa);
 	wa->wa_ev = event_new(base, wa->wa_fd, EV_READ | EV_PERSIST,
 	    watch_read_cb, wa);
 	wa->wa_timer = evtimer_new(base, watch_timer_cb, wa);
-	if (wa->wa_ev == NULL || wa->wa_timer == NULL)
+	wa->wa_rearm = evtimer_new(base, watch_rearm_cb, wa);
+	if (wa->wa_ev == NULL || wa->wa_timer == NULL || wa->wa_rearm == NULL)
 		fatalx("watch: event_new");
+	watch_arm(wa, 0);
 	event_add(wa->wa_ev, NULL);
 	return wa;
 }
@@ -283,6 +329,8 @@ watch_free(struct watch *wa)
 		event_free(wa->wa_ev);
 	if (wa->wa_timer != NULL)
 		event_free(wa->wa_timer);
+	if (wa->wa_rearm != NULL)
+		event_free(wa->wa_rearm);
 	if (wa->wa_fd != -1)
 		close(wa->wa_fd);
 	for (i = 0; i < wa->wa_nitems; i++) {
