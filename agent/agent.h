@@ -197,6 +197,7 @@ int	supervise_ready(struct supervise *, char *, size_t);
 int	supervise_live_epoch(struct supervise *);
 int	supervise_draining(struct supervise *);
 int	supervise_stopping(struct supervise *);
+int	supervise_starting(struct supervise *);
 struct json_t *supervise_json(struct supervise *);
 void	supervise_metrics(struct supervise *, struct evbuffer *);
 

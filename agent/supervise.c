@@ -1112,6 +1112,28 @@ supervise_draining(struct supervise *sv)
 	    sv->sv_state == SV_DONE;
 }
 
+/* Whether the supervisor is stopping the proxy for good, or has. */
+/*
+ * The newest epoch's number when it is only starting (the agent runs, no
+ * epoch is LIVE yet), else -1: readiness then asks the proxy itself why.
+ */
+int
+supervise_starting(struct supervise *sv)
+{
+	struct epoch	*ep = supervise_newest(sv);
+
+	if (sv->sv_state != SV_RUNNING || ep == NULL ||
+	    ep->ep_state != EPOCH_STARTING || supervise_live_epoch(sv) >= 0)
+		return -1;
+	return ep->ep_num;
+}
+
+int
+supervise_stopping(struct supervise *sv)
+{
+	return sv->sv_state == SV_STOPPING || sv->sv_state == SV_DONE;
+}
+
 /* The agent's side of readiness: 0, or -1 with the reason. */
 int
 supervise_ready(struct supervise *sv, char *why, size_t len)

@@ -22,6 +22,7 @@ struct wait_state {
 	struct event_base		*wt_base;
 	struct evhttp_uri		*wt_uri;
 	const char			*wt_url;
+	char				*wt_host;	/* without [ ] */
 	char				*wt_path;
 	struct evhttp_connection	*wt_evcon;	/* the try under way */
 	struct event			*wt_try_ev;
@@ -104,7 +105,7 @@ wait_try(evutil_socket_t fd, short what, void *arg)
 	struct wait_state	*wt = arg;
 	struct evhttp_request	*req;
 	struct timeval		 tv;
-	const char		*host = evhttp_uri_get_host(wt->wt_uri);
+	const char		*host = wt->wt_host;
 	int			 port = evhttp_uri_get_port(wt->wt_uri);
 	char			 hostport[300];
 
@@ -164,7 +165,8 @@ wait_main(int argc, char **argv)
 	struct wait_state	 wt;
 	struct timeval		 tv;
 	const char		*url = "http://localhost:15021/healthz/ready";
-	const char		*path, *query, *scheme;
+	const char		*path, *query, *scheme, *host;
+	size_t			 hlen;
 	int			 timeout = 60, period = 500, request = 500, i;
 
 	memset(&wt, 0, sizeof(wt));
@@ -228,6 +230,16 @@ wait_main(int argc, char **argv)
 			evhttp_uri_free(wt.wt_uri);
 		return EXIT_USAGE;
 	}
+	/*
+	 * evhttp keeps an IPv6 literal's brackets ("[::1]"), which the
+	 * resolver does not take.
+	 */
+	host = evhttp_uri_get_host(wt.wt_uri);
+	hlen = strlen(host);
+	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']')
+		xasprintf(&wt.wt_host, "%.*s", (int)(hlen - 2), host + 1);
+	else
+		wt.wt_host = xstrdup(host);
 	path = evhttp_uri_get_path(wt.wt_uri);
 	query = evhttp_uri_get_query(wt.wt_uri);
 	xasprintf(&wt.wt_path, "%s%s%s", path != NULL && *path != '\0' ? path :
@@ -259,6 +271,7 @@ wait_main(int argc, char **argv)
 	event_base_loop(wt.wt_base, EVLOOP_NONBLOCK);
 	event_base_free(wt.wt_base);
 	evhttp_uri_free(wt.wt_uri);
+	free(wt.wt_host);
 	free(wt.wt_path);
 	return wt.wt_code == 0 ? 0 : 1;
 }

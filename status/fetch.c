@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -47,6 +48,9 @@ struct fetch {
 	char			*fe_path;
 	int			 fe_port;
 	int64_t			 fe_timeout;
+	int64_t			 fe_deadline;	/* monotonic ns, while reading */
+	int64_t			 fe_left;	/* ns, while paused */
+	int			 fe_paused;
 	SSL_CTX			*fe_tls;	/* NULL: plain HTTP; not ours */
 	char			 fe_tls_error[128]; /* OpenSSL's reason */
 	char			 fe_error_text[256];
@@ -65,6 +69,29 @@ struct fetch {
 };
 
 static void	fetch_free(struct fetch *);
+
+static int64_t
+fetch_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* (Re)arms the timeout to fire after left nanoseconds. */
+static void
+fetch_clock(struct fetch *fe, int64_t left)
+{
+	struct timeval	tv;
+
+	if (left < 0)
+		left = 0;
+	fe->fe_deadline = fetch_now() + left;
+	tv.tv_sec = left / 1000000000LL;
+	tv.tv_usec = (left % 1000000000LL) / 1000;
+	evtimer_add(fe->fe_ev, &tv);
+}
 
 struct fetch *
 fetch_new(struct event_base *base, const char *host, int port,
@@ -284,11 +311,15 @@ fetch_chunk_cb(struct evhttp_request *req, void *arg)
 		fe->fe_data_cb(fe, in, fe->fe_arg);
 		return;
 	}
-	evbuffer_add_buffer(fe->fe_body, in);
-	if (fe->fe_limit > 0 && evbuffer_get_length(fe->fe_body) >
-	    fe->fe_limit) {
-		evbuffer_drain(fe->fe_body, evbuffer_get_length(fe->fe_body) -
-		    fe->fe_limit);
+	if (fe->fe_limit == 0) {
+		evbuffer_add_buffer(fe->fe_body, in);
+		return;
+	}
+	/* Keep the first fe_limit bytes, as a reader stopping there would. */
+	evbuffer_remove_buffer(in, fe->fe_body, fe->fe_limit -
+	    evbuffer_get_length(fe->fe_body));
+	if (evbuffer_get_length(in) > 0) {
+		evbuffer_drain(in, evbuffer_get_length(in));
 		fetch_stop(fe);
 	}
 }
@@ -392,7 +423,6 @@ fetch_start(struct fetch *fe, char *err, size_t errlen)
 {
 	struct evkeyvalq	*out;
 	struct evkeyval		*kv;
-	struct timeval		 tv;
 	char			 host[300];
 
 	if (fe->fe_tls != NULL) {
@@ -426,9 +456,7 @@ fetch_start(struct fetch *fe, char *err, size_t errlen)
 	evhttp_remove_header(out, "Connection");
 	evhttp_add_header(out, "Connection", "close");
 	fe->fe_ev = evtimer_new(fe->fe_base, fetch_event_cb, fe);
-	tv.tv_sec = fe->fe_timeout / 1000000000LL;
-	tv.tv_usec = (fe->fe_timeout % 1000000000LL) / 1000;
-	evtimer_add(fe->fe_ev, &tv);
+	fetch_clock(fe, fe->fe_timeout);
 	if (evhttp_make_request(fe->fe_evcon, fe->fe_req, EVHTTP_REQ_GET,
 	    fe->fe_path) == -1) {
 		/* evhttp freed the request; the connection is still ours. */
@@ -454,19 +482,29 @@ fetch_read_size(struct fetch *fe, size_t size)
 		    evhttp_connection_get_bufferevent(fe->fe_evcon), size);
 }
 
-/* Stops (1) or resumes (0) reading the response, for flow control. */
+/*
+ * Stops (1) or resumes (0) reading the response, for flow control. The
+ * timeout measures the peer, not us: its clock stops while we pause, so a
+ * slow reader on our side never times out the source it holds back.
+ */
 void
 fetch_pause(struct fetch *fe, int paused)
 {
 	struct bufferevent	*bev;
 
-	if (fe->fe_evcon == NULL || fe->fe_ended)
+	if (fe->fe_evcon == NULL || fe->fe_ended || fe->fe_stopping ||
+	    fe->fe_paused == paused)
 		return;
+	fe->fe_paused = paused;
 	bev = evhttp_connection_get_bufferevent(fe->fe_evcon);
-	if (paused)
+	if (paused) {
 		bufferevent_disable(bev, EV_READ);
-	else
+		fe->fe_left = fe->fe_deadline - fetch_now();
+		evtimer_del(fe->fe_ev);
+	} else {
 		bufferevent_enable(bev, EV_READ);
+		fetch_clock(fe, fe->fe_left);
+	}
 }
 
 /*

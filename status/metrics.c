@@ -25,7 +25,9 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <jansson.h>
 
 #include "status.h"
@@ -54,6 +56,8 @@ struct scrape {
 	int				 sc_app_ok;
 	int				 sc_app_over;
 	int				 sc_paused;
+	int				 sc_aborting;	/* cut, not ended */
+	struct event			*sc_abort_ev;
 	TAILQ_ENTRY(scrape)		 sc_entry;
 };
 
@@ -302,6 +306,8 @@ metrics_scrape_free(struct scrape *sc)
 	TAILQ_REMOVE(&sc->sc_mt->mt_scrapes_open, sc, sc_entry);
 	fetch_cancel(sc->sc_proxy);
 	fetch_cancel(sc->sc_app);
+	if (sc->sc_abort_ev != NULL)
+		event_free(sc->sc_abort_ev);
 	evbuffer_free(sc->sc_pending);
 	evbuffer_free(sc->sc_app_body);
 	free(sc->sc_app_type);
@@ -358,8 +364,15 @@ metrics_closecb(struct evhttp_connection *evcon, void *arg)
 	struct scrape	*sc = arg;
 
 	(void)evcon;
-	/* The scraper went away; evhttp frees its request. */
+	/*
+	 * The scraper went away. A request evhttp has detached from the
+	 * connection (the client failed before the reply ended) is left to
+	 * us to free; one still attached is freed with the connection.
+	 */
 	log_debug("metrics: scraper closed the connection mid-response");
+	if (evhttp_request_get_connection(sc->sc_req) == NULL)
+		evhttp_request_free(sc->sc_req);
+	sc->sc_req = NULL;
 	sc->sc_evcon = NULL;
 	metrics_scrape_free(sc);
 }
@@ -389,7 +402,44 @@ metrics_sent_cb(struct evhttp_connection *evcon, void *arg)
 	struct scrape	*sc = arg;
 
 	(void)evcon;
+	if (sc->sc_aborting) {
+		/* Not from inside the connection's own callback. */
+		event_active(sc->sc_abort_ev, EV_TIMEOUT, 0);
+		return;
+	}
 	metrics_pause(sc, 0);
+}
+
+/* The page was sent as far as it goes: close without ending it. */
+static void
+metrics_abort_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct scrape			*sc = arg;
+	struct evhttp_connection	*evcon = sc->sc_evcon;
+
+	(void)fd;
+	(void)what;
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	sc->sc_evcon = NULL;
+	metrics_scrape_free(sc);
+	/* Frees the request too; the scraper sees no final chunk. */
+	evhttp_connection_free(evcon);
+}
+
+/*
+ * A source failed after the reply started: what was sent cannot be taken
+ * back, so the reply is cut rather than ended, once its complete lines
+ * have been written. A chunked reply then lacks its last chunk and the
+ * scraper sees a failed scrape, not a short page that looks whole.
+ */
+static void
+metrics_abort(struct scrape *sc)
+{
+	sc->sc_aborting = 1;
+	sc->sc_abort_ev = evtimer_new(sc->sc_mt->mt_st->st_base,
+	    metrics_abort_cb, sc);
+	if (metrics_unsent(sc) == 0)
+		event_active(sc->sc_abort_ev, EV_TIMEOUT, 0);
 }
 
 static void
@@ -410,6 +460,15 @@ metrics_start_reply(struct scrape *sc)
 		type = metrics_negotiate(sc->sc_app_type);
 	evhttp_add_header(evhttp_request_get_output_headers(sc->sc_req),
 	    "Content-Type", type);
+	/*
+	 * HTTP/1.0 has no chunks: the streamed page ends with the connection.
+	 * With "Connection: keep-alive" evhttp would instead announce the
+	 * length of its (empty) output buffer, "Content-Length: 0", so the
+	 * request's wish is dropped and the connection closes at the end.
+	 */
+	if (sc->sc_req->major == 1 && sc->sc_req->minor == 0)
+		evhttp_remove_header(evhttp_request_get_input_headers(
+		    sc->sc_req), "Connection");
 	evhttp_send_reply_start(sc->sc_req, 200, "OK");
 	sc->sc_started = 1;
 	buf = evbuffer_new();
@@ -475,8 +534,12 @@ metrics_proxy_done(struct fetch *fe, int code, struct evbuffer *body,
 		if (!sc->sc_started)
 			evbuffer_drain(sc->sc_pending,
 			    evbuffer_get_length(sc->sc_pending));
-		else
+		else {
 			metrics_stream_end(sc->sc_pending, 0);
+			metrics_proxy_flush(sc);
+			metrics_abort(sc);
+			return;
+		}
 	}
 	if (!sc->sc_started)
 		return;
@@ -642,8 +705,13 @@ metrics_handle(struct metrics *mt, struct evhttp_request *req, int with_app)
 		sc->sc_proxy_done = 1;
 	}
 	if (sc->sc_with_app) {
+		/*
+		 * The reply starts once the application has answered, so it
+		 * gets half the time: a slow application is left out while
+		 * the proxy's page still has time to be sent.
+		 */
 		sc->sc_app = metrics_fetch(sc, mt->mt_app.ma_port,
-		    mt->mt_app.ma_path, timeout, "application");
+		    mt->mt_app.ma_path, timeout / 2, "application");
 		if (sc->sc_app == NULL) {
 			mt->mt_fail_app++;
 			sc->sc_app_done = 1;

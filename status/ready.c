@@ -4,7 +4,10 @@
  * Istio's two checks against the proxy's admin API: CDS and LDS have each
  * had a successful update, then the server is LIVE with its workers
  * started. Like Istio, a check that has passed is not asked again; here
- * that holds per live epoch, so a new epoch is checked afresh.
+ * that holds per live epoch, so a new epoch is checked afresh. While the
+ * newest epoch is only starting, the checks still run so the answer says
+ * why (most often: no config from istiod); only when the admin port does
+ * not answer is it the supervisor's "epoch N starting".
  *
  * Requests that arrive while a check is under way wait for it, so a burst
  * of probes costs the proxy one admin request. The answer is 200 with an
@@ -22,6 +25,7 @@
 #include "status.h"
 
 #define READY_ADMIN_TIMEOUT	(3 * 1000000000LL)
+#define READY_STARTING		(-2)	/* no epoch live, the newest starting */
 
 #define READY_CONFIG_FILTER	"^(cluster_manager\\.cds|listener_manager" \
 				"\\.lds)\\.(update_success|update_rejected)$"
@@ -40,6 +44,7 @@ struct ready {
 	struct fetch		*rd_fetch;	/* the check under way */
 	int			 rd_step;	/* 1: config, 2: server */
 	int			 rd_epoch;	/* the epoch being checked */
+	int			 rd_unreachable; /* the admin port did not answer */
 	int			 rd_config_epoch; /* step 1 passed for it */
 	int			 rd_ready_epoch;  /* both passed for it */
 	struct ready_waiters	 rd_waiters;
@@ -126,7 +131,14 @@ ready_answer_all(struct ready *rd, const char *reason)
 	}
 }
 
-/* The live epoch, or 0 when there is no supervisor (unit tests). */
+/*
+ * The live epoch, or 0 when there is no supervisor (unit tests); -1 when
+ * the agent's own state says not ready (why says so). READY_STARTING when
+ * the newest epoch is only starting: the proxy's admin port then says more
+ * than the supervisor can (most often that istiod has sent no config), so
+ * Istio's checks still run; why keeps the supervisor's text in case the
+ * admin port does not answer.
+ */
 static int
 ready_epoch(struct ready *rd, char *why, size_t len)
 {
@@ -139,8 +151,13 @@ ready_epoch(struct ready *rd, char *why, size_t len)
 		if (*why == '\0')
 			snprintf(why, len, "proxy not ready");
 		/* Whatever epoch goes live next is checked afresh. */
-		rd->rd_config_epoch = -1;
 		rd->rd_ready_epoch = -1;
+		if (supervise_starting(sv) >= 0) {
+			if (rd->rd_config_epoch != READY_STARTING)
+				rd->rd_config_epoch = -1;
+			return READY_STARTING;
+		}
+		rd->rd_config_epoch = -1;
 		return -1;
 	}
 	return supervise_live_epoch(sv);
@@ -244,6 +261,19 @@ ready_done(struct ready *rd, int passed, const char *reason)
 		ready_check(rd);
 		return;
 	}
+	if (epoch == READY_STARTING) {
+		/*
+		 * Not live yet: the admin port's reason when it has one, the
+		 * supervisor's when it does not answer or has nothing to add.
+		 */
+		if (passed && rd->rd_step == 1) {
+			rd->rd_config_epoch = epoch;
+			ready_check(rd);
+		} else
+			ready_answer_all(rd, passed || rd->rd_unreachable ?
+			    why : reason);
+		return;
+	}
 	if (passed && rd->rd_step == 1) {
 		rd->rd_config_epoch = epoch;
 		ready_check(rd);
@@ -266,6 +296,7 @@ ready_fetch_done(struct fetch *fe, int code, struct evbuffer *body,
 	int		 admin = rd->rd_st->st_config->cf_proxy_admin_port;
 
 	(void)fe;
+	rd->rd_unreachable = error != NULL || code != 200;
 	if (body != NULL) {
 		len = evbuffer_get_length(body);
 		text = (const char *)evbuffer_pullup(body, -1);
@@ -337,7 +368,7 @@ static void
 ready_check(struct ready *rd)
 {
 	struct config	*cf = rd->rd_st->st_config;
-	char		 why[512], path[512], *enc;
+	char		 why[512], err[512], path[512], *enc;
 	int		 epoch;
 
 	epoch = ready_epoch(rd, why, sizeof(why));
@@ -345,7 +376,7 @@ ready_check(struct ready *rd)
 		ready_answer_all(rd, why);
 		return;
 	}
-	if (rd->rd_ready_epoch == epoch) {
+	if (epoch >= 0 && rd->rd_ready_epoch == epoch) {
 		ready_answer_all(rd, "");
 		return;
 	}
@@ -359,10 +390,10 @@ ready_check(struct ready *rd)
 	    cf->cf_proxy_admin_port, path, READY_ADMIN_TIMEOUT);
 	fetch_callbacks(rd->rd_fetch, NULL, NULL, ready_fetch_done, rd);
 	fetch_body_limit(rd->rd_fetch, 65536);
-	if (fetch_start(rd->rd_fetch, why, sizeof(why)) == -1) {
+	if (fetch_start(rd->rd_fetch, err, sizeof(err)) == -1) {
 		fetch_cancel(rd->rd_fetch);
 		rd->rd_fetch = NULL;
-		ready_answer_all(rd, why);
+		ready_answer_all(rd, epoch == READY_STARTING ? why : err);
 	}
 }
 
@@ -378,7 +409,7 @@ ready_handle(struct ready *rd, struct evhttp_request *req)
 		ready_answer(rd, req, why);
 		return;
 	}
-	if (rd->rd_ready_epoch == epoch && rd->rd_fetch == NULL) {
+	if (epoch >= 0 && rd->rd_ready_epoch == epoch && rd->rd_fetch == NULL) {
 		ready_answer(rd, req, "");
 		return;
 	}

@@ -239,9 +239,18 @@ status_quit_cb(evutil_socket_t fd, short what, void *arg)
 	if (st->st_quit_what != QUIT_EXIT)
 		return;
 	st->st_quit_what = QUIT_NONE;
+	if (st->st_sv == NULL)
+		return;
+	/*
+	 * Quit is idempotent: once the proxy is being stopped, a second
+	 * shutdown would escalate to SIGKILL, as a repeated SIGTERM does.
+	 */
+	if (supervise_stopping(st->st_sv)) {
+		log_info("POST /quitquitquit: already stopping");
+		return;
+	}
 	log_info("POST /quitquitquit: stopping the proxy now, no drain");
-	if (st->st_sv != NULL)
-		supervise_shutdown(st->st_sv, 1);
+	supervise_shutdown(st->st_sv, 1);
 }
 
 static void

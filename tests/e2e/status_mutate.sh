@@ -79,4 +79,29 @@ wait_until 20 curl -sf "http://127.0.0.1:$STATUS_PORT/healthz/ready" || fail "se
 out=$(curl -s -w ' %{http_code}' -X POST "http://127.0.0.1:$STATUS_PORT/quitquitquit")
 [ "$out" = "OK 200" ] || fail "POST /quitquitquit: $out"
 wait_exit "$AGENT_PID" 5 || fail "the agent did not stop at once"
+
+note "a second POST /quitquitquit while stopping does not escalate to SIGKILL"
+# A proxy that ignores SIGTERM keeps the supervisor in its stopping state
+# for its SIGKILL grace; a repeated quit must not cut that short.
+cat >"$T/stubborn" <<'SH'
+#!/bin/sh
+trap '' TERM
+exec sleep 60
+SH
+chmod +x "$T/stubborn"
+ADMIN_PORT= STATUS_PORT= PROM_PORT= HEALTH_PORT=
+BINARY=$T/stubborn start_agent --terminationDrainDuration 30s
+wait_until 10 sh -c "grep -q 'epoch 0: started pid' '$T/agent.log'" || fail "stubborn proxy not started"
+pid=$(epoch_pid 0)
+wait_until 10 curl -s -o /dev/null "http://127.0.0.1:$STATUS_PORT/healthz/ready" || fail "status port"
+out=$(curl -s -w ' %{http_code}' -X POST "http://127.0.0.1:$STATUS_PORT/quitquitquit")
+[ "$out" = "OK 200" ] || fail "first POST /quitquitquit: $out"
+wait_until 3 log_has "sending SIGTERM to pid $pid" || fail "no SIGTERM: $(tail "$T/agent.log")"
+out=$(curl -s -w ' %{http_code}' -X POST "http://127.0.0.1:$STATUS_PORT/quitquitquit")
+[ "$out" = "OK 200" ] || fail "second POST /quitquitquit: $out"
+sleep 1
+kill -0 "$pid" 2>/dev/null || fail "the second quit killed the proxy at once"
+! log_has "SIGKILL" || fail "the second quit escalated: $(tail "$T/agent.log")"
+log_has "already stopping" || fail "second quit not noted"
+wait_exit "$AGENT_PID" 10 || fail "the agent did not stop after the grace"
 echo PASS

@@ -24,6 +24,7 @@ class H(http.server.BaseHTTPRequestHandler):
         p = self.path
         if p == "/ok": self.reply(200, b"ok\n")
         elif p == "/fail": self.reply(503, b"app says no\n")
+        elif p == "/big": self.reply(503, b"HEAD" + b"x" * 60000 + b"TAIL")
         elif p == "/redirect": self.reply(302, b"", [("Location", "/ok")])
         elif p == "/echo": self.reply(200, ("custom=%s agent=%s host=%s\n" % (
             self.headers.get("X-Custom"), self.headers.get("User-Agent"),
@@ -44,6 +45,7 @@ export INSTANCE_IP=127.0.0.1 ENVOY_EMU_ASSUME_XDS=1
 export ISTIO_KUBE_APP_PROBERS='{
  "/app-health/web/livez": {"httpGet": {"path": "/ok", "port": '$APP_PORT'}, "timeoutSeconds": 1},
  "/app-health/web/readyz": {"httpGet": {"path": "/fail", "port": '$APP_PORT'}, "timeoutSeconds": 1},
+ "/app-health/big/readyz": {"httpGet": {"path": "/big", "port": '$APP_PORT'}, "timeoutSeconds": 1},
  "/app-health/web/startupz": {"httpGet": {"path": "redirect", "port": '$APP_PORT', "scheme": "HTTP"}},
  "/app-health/echo/livez": {"httpGet": {"path": "/echo", "port": '$APP_PORT',
      "httpHeaders": [{"name": "X-Custom", "value": "v1"}]}},
@@ -75,6 +77,13 @@ expect() {	# expect CODE PATH [BODY-SUBSTRING]
 expect 200 /app-health/web/livez "ok"
 expect 503 /app-health/web/readyz "app says no"
 expect 200 /app-health/web/startupz "ok"
+# A body past 10 KiB: the first 10 KiB are passed through, not the last.
+code=$(curl -s -o "$T/big" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$STATUS_PORT/app-health/big/readyz")
+[ "$code" = 503 ] || fail "big body probe: $code"
+[ "$(head -c 4 "$T/big")" = HEAD ] || fail "big body does not start with the app's first bytes: $(head -c 20 "$T/big")"
+[ "$(stat -c %s "$T/big")" = 10240 ] || fail "big body is $(stat -c %s "$T/big") bytes, want 10240"
+! grep -q TAIL "$T/big" || fail "big body kept the app's last bytes"
+note "/app-health/big/readyz -> first 10 KiB"
 expect 200 /app-health/echo/livez "custom=v1 agent=kube-probe/1.29 host=127.0.0.1:$APP_PORT"
 start=$(date +%s%N)
 expect 500 /app-health/slow/livez

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GET /healthz/ready through a proxy's life: 503 while epoch 0 starts (no
-# control plane yet, the reason logged once however often it is asked), 503
+# control plane yet: Istio's "config not received" from the admin port, the
+# reason logged once however often it is asked), 503
 # "config received ... but was rejected" when the first config is NACKed,
 # 200 with an empty body once good config arrives, and 503 again as soon as
 # SIGTERM starts the drain. "pilot-agent wait" returns when it turns 200.
@@ -33,10 +34,11 @@ XDS_PORT=$(free_port)
 resources reject-c1 -- reject-l1
 start_agent --drainDuration 2s --terminationDrainDuration 3s
 
-note "no control plane: epoch 0 starting"
-wait_until 10 ready_is 503 "epoch 0 starting" || fail "want 503 epoch 0 starting, got: $(ready)"
+note "no control plane: Istio's reason from the starting proxy's admin port"
+NOXDS="config not received from XDS server (is Istiod running?): cds updates: 0 successful, 0 rejected; lds updates: 0 successful, 0 rejected"
+wait_until 10 ready_is 503 "$NOXDS" || fail "want 503 $NOXDS, got: $(ready)"
 for i in $(seq 1 10); do ready >/dev/null; done
-n=$(grep -c "readiness: not ready: epoch 0 starting" "$T/agent.log")
+n=$(grep -cF "readiness: not ready: $NOXDS" "$T/agent.log")
 [ "$n" = 1 ] || fail "the reason was logged $n times, want once"
 
 spawn "$B/pilot-agent" wait --url "http://127.0.0.1:$STATUS_PORT/healthz/ready" \

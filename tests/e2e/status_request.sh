@@ -38,6 +38,13 @@ grep -q "unsuccessful status code 404" "$T/err" || fail "404 not reported: $(cat
 note "wait"
 "$AGENT" wait --url "http://127.0.0.1:$STATUS_PORT/healthz/ready" --periodMillis 50 \
 	2>"$T/err" || fail "wait on a ready agent: $(cat "$T/err")"
+# An IPv6 literal in the URL (the status port listens on :: where the host
+# has IPv6).
+if curl -sf --max-time 2 "http://[::1]:$STATUS_PORT/healthz/ready" >/dev/null 2>&1; then
+	"$AGENT" wait --url "http://[::1]:$STATUS_PORT/healthz/ready" --periodMillis 50 \
+		--timeoutSeconds 3 2>"$T/err" || fail "wait on [::1]: $(cat "$T/err")"
+	note "wait on [::1]"
+fi
 start=$(date +%s%N)
 "$AGENT" wait --url "http://127.0.0.1:$ADMIN_PORT/nope" --timeoutSeconds 1 \
 	--periodMillis 100 2>"$T/err"

@@ -497,13 +497,15 @@ test_servers(void)
 	    strcmp(a.body + strlen(a.body) - 6, "# EOF\n") == 0);
 	answer_free(&a);
 
-	/* The proxy failing mid-page: its part ends at a complete line. */
+	/*
+	 * The proxy failing mid-page, after the reply started: the reply is
+	 * cut without its last chunk, so the scraper sees a failed scrape and
+	 * never a short page that looks whole.
+	 */
 	admin_cut = 1;
 	admin_series = 5000;
 	request(status_port, EVHTTP_REQ_GET, "/stats/prometheus", &a);
-	CHECK(a.code == 200);
-	CHECK(a.body != NULL && strstr(a.body, "envoy_partial") == NULL);
-	CHECK_CONTAINS(a.body, "app_requests_total 7\n");
+	CHECK(a.body == NULL);
 	answer_free(&a);
 	admin_cut = 0;
 	request(prom_port, EVHTTP_REQ_GET, "/stats/prometheus", &a);
