@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -50,6 +51,9 @@ enum status_kind {
 
 struct status_conn {
 	struct bufferevent		*sc_bev;	/* our reference */
+	int64_t				 sc_opened;	/* monotonic ns */
+	int				 sc_served;	/* a request came whole */
+	int				 sc_cut;
 	TAILQ_ENTRY(status_conn)	 sc_entry;
 };
 
@@ -66,6 +70,7 @@ struct status_server {
 	int			 ss_nconns;
 	int			 ss_maxconns;
 	int			 ss_paused;
+	int64_t			 ss_idle;	/* ns */
 };
 
 enum {
@@ -119,6 +124,37 @@ fail:
 	return -1;
 }
 
+static int64_t
+status_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/*
+ * A client that has not sent one whole request within the idle time of
+ * opening its connection is cut off: evhttp's own timeout restarts with
+ * every byte, so a client trickling its headers would otherwise hold a
+ * connection, and at the limit the port, for ever. Shutting the socket
+ * down lets evhttp see the end and free the connection itself.
+ */
+static void
+status_cut_slow(struct status_server *ss, struct status_conn *c, int64_t now)
+{
+	evutil_socket_t	fd;
+
+	if (c->sc_served || c->sc_cut || now - c->sc_opened < ss->ss_idle)
+		return;
+	if ((fd = bufferevent_getfd(c->sc_bev)) == -1)
+		return;
+	c->sc_cut = 1;
+	log_debug("port %d: no whole request within the idle time; closing",
+	    ss->ss_port);
+	(void)shutdown(fd, SHUT_RDWR);
+}
+
 /*
  * Drops the connections evhttp has freed (their callbacks are cleared);
  * with all, every one (the server is going away).
@@ -130,12 +166,15 @@ status_sweep(struct status_server *ss, int all)
 	bufferevent_data_cb	 rcb, wcb;
 	bufferevent_event_cb	 ecb;
 	void			*arg;
+	int64_t			 now = status_now();
 
 	for (c = TAILQ_FIRST(&ss->ss_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, sc_entry);
 		bufferevent_getcb(c->sc_bev, &rcb, &wcb, &ecb, &arg);
-		if (!all && (rcb != NULL || wcb != NULL || ecb != NULL))
+		if (!all && (rcb != NULL || wcb != NULL || ecb != NULL)) {
+			status_cut_slow(ss, c, now);
 			continue;
+		}
 		TAILQ_REMOVE(&ss->ss_conns, c, sc_entry);
 		bufferevent_decref(c->sc_bev);
 		free(c);
@@ -177,6 +216,7 @@ status_bevcb(struct event_base *base, void *arg)
 	bufferevent_incref(bev);
 	c = xcalloc(1, sizeof(*c));
 	c->sc_bev = bev;
+	c->sc_opened = status_now();
 	TAILQ_INSERT_TAIL(&ss->ss_conns, c, sc_entry);
 	if (!evtimer_pending(ss->ss_sweep_ev, NULL))
 		evtimer_add(ss->ss_sweep_ev, &tv);
@@ -313,7 +353,18 @@ status_gencb(struct evhttp_request *req, void *arg)
 	struct status		*st = ss->ss_status;
 	const struct evhttp_uri	*uri;
 	const char		*path;
+	struct bufferevent	*bev;
+	struct status_conn	*c;
 
+	/* This connection has sent a whole request: no longer suspect. */
+	bev = evhttp_connection_get_bufferevent(
+	    evhttp_request_get_connection(req));
+	TAILQ_FOREACH(c, &ss->ss_conns, sc_entry) {
+		if (c->sc_bev == bev) {
+			c->sc_served = 1;
+			break;
+		}
+	}
 	uri = evhttp_request_get_evhttp_uri(req);
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	if (path == NULL || *path == '\0')
@@ -391,6 +442,7 @@ status_server_new(struct status *st, enum status_kind kind, int port,
 	ss->ss_kind = kind;
 	ss->ss_port = port;
 	ss->ss_maxconns = conns;
+	ss->ss_idle = idle;
 	TAILQ_INIT(&ss->ss_conns);
 	ss->ss_sweep_ev = evtimer_new(st->st_base, status_sweep_cb, ss);
 	if ((ss->ss_http = evhttp_new(st->st_base)) == NULL) {

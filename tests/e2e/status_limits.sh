@@ -2,7 +2,8 @@
 # The status port's limits: an oversized header, a malformed request line,
 # garbage and an oversized body are answered (400/413/431) and closed; an
 # idle or stalled connection is closed after STATUS_IDLE_TIMEOUT; past
-# STATUS_MAX_CONNECTIONS new clients wait until one closes. None of it
+# STATUS_MAX_CONNECTIONS new clients wait until one closes; a client that
+# trickles its headers is cut off the idle time after it opened. None of it
 # crashes or stalls the agent.
 . "$TOP/tests/lib.sh"
 
@@ -62,6 +63,24 @@ elif what == "idle":
     _, took = answer(s)
     if not 2.0 <= took <= 6.0:
         print("FAIL: stalled request closed after %.1fs" % took); sys.exit(1)
+elif what == "trickle":
+    # Every connection the port allows, each sending one header byte every
+    # half second: all must be cut off about the idle time after opening.
+    socks = [conn() for _ in range(int(sys.argv[3]))]
+    for s in socks:
+        s.sendall(b"GET /healthz/ready HTTP/1.1\r\n")
+    open(sys.argv[4], "w").write("trickling\n")
+    t0 = time.time(); alive = set(range(len(socks)))
+    while alive and time.time() - t0 < 10:
+        for i in list(alive):
+            try:
+                socks[i].sendall(b"X")
+            except OSError:
+                alive.discard(i)
+        time.sleep(0.5)
+    if alive:
+        print("FAIL: %d trickling connections still open after %.1fs" %
+              (len(alive), time.time() - t0)); sys.exit(1)
 elif what == "hold":
     socks = [conn() for _ in range(int(sys.argv[3]))]
     open(sys.argv[4], "w").write("held\n")
@@ -84,6 +103,15 @@ c=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$STATU
 log_has "8 connections open, not accepting more" || fail "the limit was not logged"
 wait_until 6 curl -sf --max-time 1 "http://127.0.0.1:$STATUS_PORT/healthz/ready" ||
 	fail "not served again after the connections closed"
+
+note "clients trickling their headers"
+spawn python3 "$T/limits.py" "$STATUS_PORT" trickle 8 "$T/trickling"
+TRICKLE_PID=$LAST_PID
+wait_until 5 test -f "$T/trickling" || fail "could not open 8 connections"
+wait_exit "$TRICKLE_PID" 15 || fail "trickler did not end"
+[ "$EXIT_CODE" = 0 ] || fail "trickling clients were not cut off"
+[ "$(http_code "http://127.0.0.1:$STATUS_PORT/healthz/ready")" = 200 ] ||
+	fail "port not served after the trickling clients"
 
 note "idle and stalled connections"
 python3 "$T/limits.py" "$STATUS_PORT" idle || fail "idle limits"
