@@ -175,3 +175,25 @@ proxy_stat() {
 }
 proxy_stat_ge() { [ "$(proxy_stat "$1")" -ge "$2" ] 2>/dev/null; }
 proxy_stat_gt() { [ "$(proxy_stat "$1")" -gt "$2" ] 2>/dev/null; }
+
+# xds_resources CLUSTERS... -- LISTENERS...: $T/resources.json for the test
+# control plane, replaced whole (it re-reads the file on SIGHUP).
+xds_resources() {
+	python3 - "$@" >"$T/resources.json.tmp" <<'PY'
+import json, sys
+args = sys.argv[1:]
+i = args.index("--")
+print(json.dumps({"resources": {
+    "type.googleapis.com/envoy.config.cluster.v3.Cluster": [{"name": n} for n in args[:i]],
+    "type.googleapis.com/envoy.config.listener.v3.Listener": [{"name": n} for n in args[i+1:]]}}))
+PY
+	mv "$T/resources.json.tmp" "$T/resources.json"
+}
+
+# start_cp: the test control plane on $XDS_PORT serving $T/resources.json;
+# its log is $T/xds-server.log, its pid $XS_PID.
+start_cp() {
+	spawn "$XDS_SERVER" --listen "127.0.0.1:$XDS_PORT" --config "$T/resources.json" \
+		2>>"$T/xds-server.log"
+	XS_PID=$LAST_PID
+}

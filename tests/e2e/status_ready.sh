@@ -7,18 +7,6 @@
 # SIGTERM starts the drain. "pilot-agent wait" returns when it turns 200.
 . "$TOP/tests/lib.sh"
 
-resources() {	# resources CLUSTERS... -- LISTENERS...
-	python3 - "$@" >"$T/resources.json.tmp" <<'PY'
-import json, sys
-args = sys.argv[1:]
-i = args.index("--")
-print(json.dumps({"resources": {
-    "type.googleapis.com/envoy.config.cluster.v3.Cluster": [{"name": n} for n in args[:i]],
-    "type.googleapis.com/envoy.config.listener.v3.Listener": [{"name": n} for n in args[i+1:]]}}))
-PY
-	mv "$T/resources.json.tmp" "$T/resources.json"
-}
-
 ready() {	# ready -> "<code> <body>"
 	curl -s --max-time 5 -w ' %{http_code}' "http://127.0.0.1:$STATUS_PORT/healthz/ready" |
 		awk '{code=$NF; $NF=""; sub(/ $/, ""); print code " " $0}'
@@ -31,7 +19,7 @@ ready_is() {	# ready_is CODE [BODY-SUBSTRING]
 }
 
 XDS_PORT=$(free_port)
-resources reject-c1 -- reject-l1
+xds_resources reject-c1 -- reject-l1
 start_agent --drainDuration 2s --terminationDrainDuration 3s
 
 note "no control plane: Istio's reason from the starting proxy's admin port"
@@ -54,7 +42,7 @@ wait_until 20 ready_is 503 "config received from XDS server, but was rejected: c
 kill -0 "$WAIT_PID" || fail "wait returned before ready: $(cat "$T/wait.log")"
 
 note "good config: ready"
-resources c1 -- l1
+xds_resources c1 -- l1
 kill -HUP "$XS_PID"
 wait_until 20 ready_is 200 || fail "want 200, got: $(ready)"
 body=$(curl -s "http://127.0.0.1:$STATUS_PORT/healthz/ready")

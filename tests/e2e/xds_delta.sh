@@ -8,18 +8,9 @@
 
 CDS=type.googleapis.com/envoy.config.cluster.v3.Cluster
 XDS_PORT=$(free_port)
-cat >"$T/resources.json" <<'JSON'
-{"resources": {
- "type.googleapis.com/envoy.config.cluster.v3.Cluster": [{"name": "c1"}],
- "type.googleapis.com/envoy.config.listener.v3.Listener": [{"name": "l1"}]}}
-JSON
+xds_resources c1 -- l1
 
 xs_has() { grep -q -- "$1" "$T/xds-server.log"; }
-start_cp() {
-	spawn "$XDS_SERVER" --listen "127.0.0.1:$XDS_PORT" --config "$T/resources.json" \
-		2>>"$T/xds-server.log"
-	XS_PID=$LAST_PID
-}
 
 export ENVOY_EMU_XDS_DELTA=1
 start_cp

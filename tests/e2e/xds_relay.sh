@@ -10,24 +10,11 @@ CDS=type.googleapis.com/envoy.config.cluster.v3.Cluster
 LDS=type.googleapis.com/envoy.config.listener.v3.Listener
 XDS_PORT=$(free_port)
 
-resources() {	# resources CLUSTERS... -- LISTENERS...
-	python3 - "$@" >"$T/resources.json.tmp" <<'PY'
-import json, sys
-args = sys.argv[1:]
-i = args.index("--")
-print(json.dumps({"resources": {
-    "type.googleapis.com/envoy.config.cluster.v3.Cluster": [{"name": n} for n in args[:i]],
-    "type.googleapis.com/envoy.config.listener.v3.Listener": [{"name": n} for n in args[i+1:]]}}))
-PY
-	mv "$T/resources.json.tmp" "$T/resources.json"
-}
-
-
 xs_has() {
 	grep -q -- "$1" "$T/xds-server.log"
 }
 
-resources c1 c2 -- l1
+xds_resources c1 c2 -- l1
 spawn "$XDS_SERVER" --listen "127.0.0.1:$XDS_PORT" --config "$T/resources.json" \
 	2>"$T/xds-server.log"
 XS_PID=$LAST_PID
@@ -43,14 +30,14 @@ log_has "xds stream 1 (sotw): proxy connected" || fail "relay did not log the st
 xs_has "header x_test_token=t0ken" || fail "XDS_HEADER_X_TEST_TOKEN not sent upstream"
 
 note "SIGHUP: a new version of CDS"
-resources c1 c2 c3 -- l1
+xds_resources c1 c2 c3 -- l1
 kill -HUP "$XS_PID"
 wait_until 10 xs_has "ACK $CDS version \"v2\"" || fail "v2 not ACKed: $(tail "$T/xds-server.log")"
 wait_until 5 proxy_stat_ge '^cluster_manager.cds.update_success$' 2 ||
 	fail "cds update_success did not grow"
 
 note "a rejected listener is NACKed"
-resources c1 c2 c3 -- l1 reject-l2
+xds_resources c1 c2 c3 -- l1 reject-l2
 kill -HUP "$XS_PID"
 wait_until 10 xs_has "NACK $LDS version \"v1\" nonce \"[0-9]*\": rejected resource reject-l2" ||
 	fail "no NACK at the control plane: $(tail "$T/xds-server.log")"
