@@ -28,9 +28,16 @@ admin_get /stats >"$T/stats"
 [ "$(grep -c '^cluster\.emu_' "$T/stats")" = 100000 ] || fail "/stats synthetic count"
 LC_ALL=C sort -c "$T/stats" || fail "/stats not sorted"
 [ "$(admin_get '/stats?filter=^cluster\.emu_004242\.' | wc -l)" = 10 ] || fail "filter"
-[ "$(admin_get '/stats/prometheus?filter=emu_000001\.upstream_rq_total$')" = \
-	"$(printf '# TYPE envoy_cluster_upstream_rq_total counter\nenvoy_cluster_upstream_rq_total{envoy_cluster_name="emu_000001"} %s' \
-	"$(stat_of cluster.emu_000001.upstream_rq_total)")" ] || fail "prometheus filter"
+# The synthetic values grow with the uptime (seconds), so the Prometheus
+# value is bracketed by /stats reads taken just before and just after.
+before=$(stat_of cluster.emu_000001.upstream_rq_total)
+admin_get '/stats/prometheus?filter=emu_000001\.upstream_rq_total$' >"$T/one"
+after=$(stat_of cluster.emu_000001.upstream_rq_total)
+[ "$(sed -n 1p "$T/one")" = "# TYPE envoy_cluster_upstream_rq_total counter" ] &&
+	[ "$(wc -l <"$T/one")" -le 2 ] || fail "prometheus filter: $(cat "$T/one")"
+v=$(sed -n 's/^envoy_cluster_upstream_rq_total{envoy_cluster_name="emu_000001"} \([0-9]*\)$/\1/p' "$T/one")
+[ -n "$v" ] && [ "$before" -le "$v" ] && [ "$v" -le "$after" ] ||
+	fail "prometheus filter: $v not within $before..$after: $(cat "$T/one")"
 
 # Three more full scrapes, one abandoned half-way: memory stays flat.
 for i in 1 2 3; do
