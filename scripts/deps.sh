@@ -1,12 +1,66 @@
 #!/bin/sh
-# Installs the Debian packages the build and the tests need, when they are missing.
-# As root it runs apt-get; otherwise it prints the exact command to run and fails.
+# Installs the Debian packages the build, the tests, the fuzzers, the
+# benchmarks and `make local` need, when they are missing. As root it runs
+# apt-get; otherwise it prints the exact command to run and fails.
+#
+# Each package is here for a file the Makefile or the tests use; a fresh
+# Debian root proves the list (scripts/fresh-check.sh). Packages are installed
+# without their recommendations, so anything only recommended is named too.
 set -eu
 
-pkgs="build-essential pkg-config clang libevent-dev libjansson-dev libprotobuf-c-dev
-protobuf-c-compiler libgrpc-dev libyaml-dev protobuf-compiler python3 python3-protobuf
-python3-yaml curl iproute2 iptables util-linux procps psmisc wrk prometheus mandoc
-openssl valgrind"
+pkgs="
+build-essential
+pkg-config
+libevent-dev
+libjansson-dev
+libssl-dev
+libprotobuf-c-dev
+protobuf-c-compiler
+libgrpc-dev
+libyaml-dev
+clang
+libclang-rt-dev
+protobuf-compiler
+libprotobuf-dev
+python3
+python3-protobuf
+python3-yaml
+curl
+ca-certificates
+iproute2
+iptables
+util-linux
+procps
+wrk
+prometheus
+mandoc
+openssl
+"
+# Why each one:
+#   build-essential     cc, make, ar, readelf (tests/e2e/ship_install.sh), libc.a
+#                       and libstdc++ for the static agent
+#   pkg-config          every library's flags (Makefile)
+#   lib*-dev            the headers and static archives of libevent (with its
+#                       pthreads and OpenSSL parts), jansson, OpenSSL,
+#                       protobuf-c, gRPC core (which brings abseil, re2, c-ares
+#                       and zlib) and libyaml
+#   protobuf-c-compiler protoc-c, for the xDS messages (Makefile)
+#   clang               the fuzz harnesses (make fuzz); clang only recommends
+#   libclang-rt-dev     libFuzzer's runtime and the sanitizers' for clang
+#   protobuf-compiler   protoc, for Envoy's descriptor set (tests/tools/envoy-api.sh)
+#   libprotobuf-dev     google/protobuf/*.proto, which Envoy's .proto files import
+#   python3, python3-protobuf, python3-yaml
+#                       test helpers; Envoy API validation (json_format);
+#                       the container template checks (tests/ship/container.py)
+#   curl                HTTP from the tests and benchmarks
+#   ca-certificates     TLS to the npm registry (the interop tests' packages)
+#   iproute2, iptables  network namespaces and interception tests
+#   util-linux          unshare, setpriv, setsid, flock
+#   procps              ps (tests/unit/test_spawn.c)
+#   wrk                 the readiness benchmark
+#   prometheus          promtool, to lint both metrics pages
+#   mandoc              the man page's lint
+#   openssl             certificates for the TLS tests
 # Node.js may come from elsewhere than Debian (with its own npm, which
 # Debian's npm package conflicts with): only install it when it is missing.
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
