@@ -62,7 +62,10 @@ spawn unshare --pid --fork --mount-proc "$BIN/pilot-agent" proxy sidecar \
 UNSHARE_PID=$LAST_PID
 find_agent() { AGENT_PID=$(children_of "$UNSHARE_PID" | head -n 1); [ -n "$AGENT_PID" ]; }
 wait_until 5 find_agent || fail "no agent under unshare"
-[ "$(readlink /proc/"$AGENT_PID"/exe)" = "$BIN/pilot-agent" ] ||
+# The same file, by device and inode: the path the kernel shows for another
+# mount namespace's executable depends on where this tree sits (a chroot, a
+# container), not on which file it is.
+[ "$(stat -L -c %d:%i /proc/"$AGENT_PID"/exe)" = "$(stat -L -c %d:%i "$BIN/pilot-agent")" ] ||
 	fail "PID 1 is $(readlink /proc/"$AGENT_PID"/exe), not the installed agent"
 grep -q '^NSpid:.*[[:space:]]1$' /proc/"$AGENT_PID"/status || fail "agent is not PID 1 in its namespace"
 
