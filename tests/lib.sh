@@ -153,10 +153,24 @@ is_live() {
 	[ "$(live_epoch)" = "$1" ]
 }
 
-# wait_live EPOCH [SECONDS]
+# The epoch the agent sees as the LIVE one, from its /debug/epochs.
+agent_live_epoch() {
+	curl -s --max-time 2 "http://127.0.0.1:$STATUS_PORT/debug/epochs" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["live_epoch"])' 2>/dev/null
+}
+
+# wait_live EPOCH [SECONDS]: until the proxy says the epoch is LIVE and, with
+# an agent running, the agent has seen it too (the proxy is LIVE a poll
+# before the agent knows, and the older epoch only drains from then on).
 wait_live() {
 	wait_until "${2:-20}" is_live "$1" ||
 		fail "epoch $1 did not become LIVE; log: $(tail -n 20 "$T/agent.log")"
+	[ -n "${STATUS_PORT:-}" ] && [ -n "${AGENT_PID:-}" ] || return 0
+	wait_until "${2:-20}" agent_sees_live "$1" ||
+		fail "the proxy's epoch $1 is LIVE, the agent's live epoch is '$(agent_live_epoch)'"
+}
+agent_sees_live() {
+	[ "$(agent_live_epoch)" = "$1" ]
 }
 
 # The pid the agent logged for an epoch's latest start.

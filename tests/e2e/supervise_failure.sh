@@ -22,6 +22,10 @@ kill -0 "$p0" 2>/dev/null && fail "old pid alive"
 kill -HUP "$AGENT_PID"
 wait_live 1
 p1=$(epoch_pid 1)
+# The proxy says LIVE before the agent's poll sees it: epoch 0 only drains
+# once the agent has seen epoch 1 go LIVE.
+wait_until 10 log_has "epoch 0: live → draining" ||
+	fail "epoch 0 not draining: $(tail -n 5 "$T/agent.log")"
 kill -KILL "$p0b"
 wait_until 10 log_has "epoch 0: draining → exited (pid $p0b, signal 9" ||
 	fail "draining epoch's death not logged"
