@@ -5,6 +5,7 @@
 #   make test SANITIZE=1  the same, built with ASan and UBSan into build/san/
 #   make bench            the figures of each issue
 #   make fuzz             libFuzzer harnesses (clang), run briefly by the suite
+#   make fresh-check      make test in a fresh Debian root (as root)
 #   make install / uninstall   PREFIX=/usr/local DESTDIR=
 #   make install STATIC=1      a fully static agent (the container image's)
 
@@ -76,7 +77,7 @@ ifneq ($(XDS_SRCS),)
 PROGS	+= $(B)/xds-server
 endif
 
-.PHONY: all deps test test-run local unit bench fuzz install uninstall clean
+.PHONY: all deps test test-run local unit bench fuzz fresh-check install uninstall clean
 .SECONDARY:
 
 all: $(PROGS) $(TOOLS)
@@ -164,6 +165,10 @@ local: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@B=$(B) tests/bench/run.sh
+
+# The README's test command on the committed tree, in a fresh Debian root.
+fresh-check:
+	@scripts/fresh-check.sh
 
 # The binary is installed stripped (INSTALL_STRIP= keeps its symbols), with
 # istio-iptables as a relative link to it, so the tree can be moved whole
