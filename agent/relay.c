@@ -262,7 +262,7 @@ relay_new(struct event_base *base, const struct config *cf, char *err,
 	rl->rl_base = base;
 	rl->rl_cf = cf;
 	TAILQ_INIT(&rl->rl_streams);
-	relay_observe_init(&rl->rl_totals);
+	relay_observe_init(&rl->rl_totals, RELAY_OBS_TOTAL_TYPES);
 	srandom((unsigned)(getpid() ^ relay_now_ms()));
 	gpr_set_log_function(relay_grpc_log);
 	grpc_init();

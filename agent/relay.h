@@ -144,7 +144,33 @@ int	 relay_queue_full(const struct relay_queue *);
 int	 relay_queue_empty(const struct relay_queue *);
 void	 relay_queue_clear(struct relay_queue *);
 
-/* relay_observe.c: per type URL counters and state. */
+/*
+ * relay_observe.c: per type URL counters and state.
+ *
+ * What the relay keeps of what it observes is bounded, whatever the control
+ * plane sends (it forwards every message all the same). Envoy and istiod
+ * use about ten type URLs (clusters, endpoints, listeners, routes, secrets,
+ * extension configs, the name table, a few more), so each stream tracks at
+ * most RELAY_OBS_STREAM_TYPES of them, and the relay's totals, which
+ * outlive the streams and feed the metrics, RELAY_OBS_TOTAL_TYPES; every
+ * further type URL is counted under the one entry RELAY_OBS_OTHER, which is
+ * also the label of its metrics. A type URL first seen in a response takes
+ * a slot only while the table is less than half full: the other half is
+ * kept for the types the proxy asks for, so that a control plane sending
+ * types nobody asked for cannot crowd out the proxy's own types (their
+ * counters, and the latest request of each, which the replay needs).
+ * Strings kept from messages (type URL, version, nonce) are cut to
+ * RELAY_OBS_MAX_STR bytes and a NACK's error message to RELAY_OBS_MAX_ERROR,
+ * ending in RELAY_OBS_CUT when cut. So the memory, the metrics and the
+ * /debug/syncz of the relay are bounded by these caps.
+ */
+#define RELAY_OBS_STREAM_TYPES	64
+#define RELAY_OBS_TOTAL_TYPES	128
+#define RELAY_OBS_MAX_STR	128
+#define RELAY_OBS_MAX_ERROR	1024
+#define RELAY_OBS_OTHER		"other"
+#define RELAY_OBS_CUT		"...[truncated]"
+
 enum relay_req_class {
 	RELAY_REQ_SUBSCRIBE,	/* not echoing the last response: first, change, stale */
 	RELAY_REQ_ACK,
@@ -154,7 +180,8 @@ enum relay_req_class {
 
 struct relay_type {
 	TAILQ_ENTRY(relay_type) ty_entry;
-	char		*ty_url;
+	char		*ty_url;		/* cut, or RELAY_OBS_OTHER */
+	int		 ty_other;		/* the entry of the overflow */
 	uint64_t	 ty_requests;
 	uint64_t	 ty_responses;
 	uint64_t	 ty_acks;
@@ -180,16 +207,30 @@ struct relay_type {
 
 struct relay_obs {
 	TAILQ_HEAD(, relay_type) ob_types;	/* in order of appearance */
-	size_t		 ob_ntypes;
+	size_t		 ob_ntypes;		/* "other" not included */
+	size_t		 ob_max;		/* the cap of ob_ntypes */
+	/*
+	 * The entries by type URL: open addressing with linear probing, in
+	 * a table of a power of two slots at least twice ob_max, so it is
+	 * never more than half full and a lookup is O(1).
+	 */
+	struct relay_type **ob_slots;
+	size_t		 ob_nslots;
+	struct relay_type *ob_other;		/* NULL until the cap is hit */
+	char		*ob_first_other;	/* the first type URL past it */
+	int		 ob_other_told;		/* relay_observe_overflow said so */
 	uint64_t	 ob_undecodable_requests;
 	uint64_t	 ob_undecodable_responses;
 	uint64_t	 ob_requests;
 	uint64_t	 ob_responses;
 };
 
-void	 relay_observe_init(struct relay_obs *);
+void	 relay_observe_init(struct relay_obs *, size_t);
 void	 relay_observe_clear(struct relay_obs *);
-struct relay_type *relay_observe_type(struct relay_obs *, const char *);
+struct relay_type *relay_observe_find(const struct relay_obs *,
+	    const char *);
+const char *relay_observe_overflow(struct relay_obs *);
+void	 relay_observe_cut(char *, size_t, const char *);
 enum relay_req_class relay_observe_request(struct relay_obs *,
 	    const struct relay_msg *);
 void	 relay_observe_response(struct relay_obs *, const struct relay_msg *);

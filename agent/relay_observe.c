@@ -9,6 +9,15 @@
  * response nonce subscribes (the first of a type, or a change of the names
  * wanted); one with a nonce answers that response, a NACK when it carries
  * error_detail and an ACK otherwise.
+ *
+ * What is kept is bounded (relay.h says why and how much): a fixed number of
+ * type URLs, found through a hash table of fixed size, then one overflow
+ * entry; strings cut to a fixed length and made valid UTF-8 without control
+ * characters, since jansson refuses invalid UTF-8 and a metric label or a
+ * log line must stay on one line. The overflow entry counts messages, bytes
+ * and NACKs, but keeps no versions or nonces: they would belong to types
+ * that differ from one message to the next, so it cannot tell an ACK from a
+ * plain request either.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,20 +39,112 @@ relay_observe_now_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static void
-relay_observe_set(char **field, const char *value)
+/*
+ * The length of the UTF-8 sequence at s if it is a valid one and no control
+ * character, else 0. The bytes after a lead byte are read only while they
+ * are continuation bytes, so the terminating NUL is never passed.
+ */
+static size_t
+relay_observe_utf8(const unsigned char *s)
 {
-	free(*field);
-	*field = xstrdup(value != NULL ? value : "");
+	size_t		 n, i;
+	unsigned char	 lo = 0x80, hi = 0xbf;
+
+	if (s[0] < 0x20 || s[0] == 0x7f)
+		return 0;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;	/* no overlong form */
+		else if (s[0] == 0xed)
+			hi = 0x9f;	/* no surrogate */
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;	/* nothing above U+10FFFF */
+	} else
+		return 0;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
 }
 
+/*
+ * Writes into buf (of size bytes) the string s as the relay keeps it, or
+ * logs it: each byte that is
+ * not part of valid UTF-8, or is a control character, becomes '?', and a
+ * string longer than size - 1 bytes is cut at a character boundary and
+ * ends in RELAY_OBS_CUT, the whole within size - 1 bytes. Only the first
+ * size + 3 bytes of s at most are read, so the cost does not depend on the
+ * length of s. size must leave room for the marker.
+ */
 void
-relay_observe_init(struct relay_obs *ob)
+relay_observe_cut(char *buf, size_t size, const char *s)
+{
+	const unsigned char	*p = (const unsigned char *)(s != NULL ? s :
+				    "");
+	size_t			 o = 0, cut = 0, n, keep;
+
+	keep = size - 1 - (sizeof(RELAY_OBS_CUT) - 1);
+	while (*p != '\0') {
+		if ((n = relay_observe_utf8(p)) == 0) {
+			if (o + 1 > size - 1)
+				break;
+			buf[o++] = '?';
+			p++;
+		} else {
+			if (o + n > size - 1)
+				break;
+			memcpy(buf + o, p, n);
+			o += n;
+			p += n;
+		}
+		if (o <= keep)
+			cut = o;
+	}
+	if (*p != '\0') {
+		memcpy(buf + cut, RELAY_OBS_CUT, sizeof(RELAY_OBS_CUT));
+		return;
+	}
+	buf[o] = '\0';
+}
+
+/* Sets a kept string: a cut copy of value (size as for _cut). */
+static void
+relay_observe_set(char **field, const char *value, size_t size)
+{
+	char	 buf[RELAY_OBS_MAX_ERROR + 1];
+
+	if (size > sizeof(buf))
+		size = sizeof(buf);
+	relay_observe_cut(buf, size, value);
+	free(*field);
+	*field = xstrdup(buf);
+}
+
+/* ob tracks up to max type URLs; relay_observe_clear frees what it holds. */
+void
+relay_observe_init(struct relay_obs *ob, size_t max)
 {
 	memset(ob, 0, sizeof(*ob));
 	TAILQ_INIT(&ob->ob_types);
+	ob->ob_max = max;
+	ob->ob_nslots = 2;
+	while (ob->ob_nslots < 2 * max)
+		ob->ob_nslots *= 2;
+	ob->ob_slots = xcalloc(ob->ob_nslots, sizeof(*ob->ob_slots));
 }
 
+/* Frees what ob holds; relay_observe_init makes it usable again. */
 void
 relay_observe_clear(struct relay_obs *ob)
 {
@@ -62,24 +163,103 @@ relay_observe_clear(struct relay_obs *ob)
 		free(ty->ty_last_request);
 		free(ty);
 	}
-	relay_observe_init(ob);
+	free(ob->ob_slots);
+	free(ob->ob_first_other);
+	memset(ob, 0, sizeof(*ob));
+	TAILQ_INIT(&ob->ob_types);
 }
 
-/* The entry of a type URL, made on first use. */
+/* FNV-1a: the hash of a (bounded) type URL. */
+static size_t
+relay_observe_hash(const char *s)
+{
+	uint64_t	 h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return (size_t)h;
+}
+
+/*
+ * The slot of a type URL as kept (key): the slot of its entry, or the empty
+ * slot where its entry would go. The table is never full, so the probe ends.
+ */
+static size_t
+relay_observe_slot(const struct relay_obs *ob, const char *key)
+{
+	size_t	 i, mask = ob->ob_nslots - 1;
+
+	i = relay_observe_hash(key) & mask;
+	while (ob->ob_slots[i] != NULL &&
+	    strcmp(ob->ob_slots[i]->ty_url, key) != 0)
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* The entry of a type URL tracked on its own, or NULL. */
 struct relay_type *
-relay_observe_type(struct relay_obs *ob, const char *url)
+relay_observe_find(const struct relay_obs *ob, const char *url)
+{
+	char	 key[RELAY_OBS_MAX_STR + 1];
+
+	relay_observe_cut(key, sizeof(key), url);
+	return ob->ob_slots[relay_observe_slot(ob, key)];
+}
+
+/*
+ * The entry that counts a message of a type URL: its own, made on first use
+ * while there is room (for a type first seen in a response, while the
+ * table is less than half full), else the overflow entry. A type URL that
+ * is RELAY_OBS_OTHER itself goes there too, so that no two entries share a
+ * label.
+ */
+static struct relay_type *
+relay_observe_get(struct relay_obs *ob, const char *url, int from_proxy)
 {
 	struct relay_type	*ty;
+	char			 key[RELAY_OBS_MAX_STR + 1];
+	size_t			 i, room;
 
-	TAILQ_FOREACH(ty, &ob->ob_types, ty_entry) {
-		if (strcmp(ty->ty_url, url) == 0)
+	relay_observe_cut(key, sizeof(key), url);
+	if (strcmp(key, RELAY_OBS_OTHER) != 0) {
+		i = relay_observe_slot(ob, key);
+		if (ob->ob_slots[i] != NULL)
+			return ob->ob_slots[i];
+		room = from_proxy ? ob->ob_max : ob->ob_max / 2;
+		if (ob->ob_ntypes < room) {
+			ty = xcalloc(1, sizeof(*ty));
+			ty->ty_url = xstrdup(key);
+			ob->ob_slots[i] = ty;
+			TAILQ_INSERT_TAIL(&ob->ob_types, ty, ty_entry);
+			ob->ob_ntypes++;
 			return ty;
+		}
+		if (ob->ob_first_other == NULL)
+			ob->ob_first_other = xstrdup(key);
 	}
-	ty = xcalloc(1, sizeof(*ty));
-	ty->ty_url = xstrdup(url);
-	TAILQ_INSERT_TAIL(&ob->ob_types, ty, ty_entry);
-	ob->ob_ntypes++;
-	return ty;
+	if (ob->ob_other == NULL) {
+		ty = xcalloc(1, sizeof(*ty));
+		ty->ty_url = xstrdup(RELAY_OBS_OTHER);
+		ty->ty_other = 1;
+		TAILQ_INSERT_TAIL(&ob->ob_types, ty, ty_entry);
+		ob->ob_other = ty;
+	}
+	return ob->ob_other;
+}
+
+/*
+ * Once, after a type URL was first counted as "other": that type URL, for
+ * the caller to log. NULL before, and after it was returned.
+ */
+const char *
+relay_observe_overflow(struct relay_obs *ob)
+{
+	if (ob->ob_first_other == NULL || ob->ob_other_told)
+		return NULL;
+	ob->ob_other_told = 1;
+	return ob->ob_first_other;
 }
 
 const char *
@@ -103,36 +283,53 @@ relay_observe_request(struct relay_obs *ob, const struct relay_msg *rm)
 {
 	struct relay_type	*ty;
 	const char		*nonce;
+	char			 key[RELAY_OBS_MAX_STR + 1];
 
 	ob->ob_requests++;
 	if (!rm->rm_decoded) {
 		ob->ob_undecodable_requests++;
 		return RELAY_REQ_UNDECODABLE;
 	}
-	ty = relay_observe_type(ob, rm->rm_type_url);
+	ty = relay_observe_get(ob, rm->rm_type_url, 1);
 	ty->ty_requests++;
 	ty->ty_request_bytes += rm->rm_bytes;
-	nonce = rm->rm_nonce != NULL ? rm->rm_nonce : "";
+	if (ty->ty_other) {
+		if (!rm->rm_has_error)
+			return RELAY_REQ_SUBSCRIBE;
+		ty->ty_nacks++;
+		ty->ty_last_nack = relay_observe_now_ms();
+		return RELAY_REQ_NACK;
+	}
+	relay_observe_cut(key, sizeof(key), rm->rm_nonce);
+	nonce = key;
 	/*
 	 * A request with error_detail is a NACK whatever its nonce (a server
 	 * may send responses without one). Otherwise it is an ACK only when it
 	 * echoes the nonce of the last response of its type; one echoing an
 	 * older nonce, or none while the server uses them, is a plain request.
+	 * Nonces compare as kept, cut: two alike in their first
+	 * RELAY_OBS_MAX_STR bytes are the same here, which only a control
+	 * plane with nonces far longer than any real one can bring about.
 	 */
 	if (!rm->rm_has_error && (ty->ty_sent_nonce == NULL ||
 	    strcmp(nonce, ty->ty_sent_nonce) != 0))
 		return RELAY_REQ_SUBSCRIBE;
 	if (rm->rm_has_error) {
 		ty->ty_nacks++;
-		relay_observe_set(&ty->ty_nack_version, rm->rm_version);
-		relay_observe_set(&ty->ty_nack_nonce, rm->rm_nonce);
-		relay_observe_set(&ty->ty_nack_error, rm->rm_error);
+		relay_observe_set(&ty->ty_nack_version, rm->rm_version,
+		    RELAY_OBS_MAX_STR + 1);
+		relay_observe_set(&ty->ty_nack_nonce, rm->rm_nonce,
+		    RELAY_OBS_MAX_STR + 1);
+		relay_observe_set(&ty->ty_nack_error, rm->rm_error,
+		    RELAY_OBS_MAX_ERROR + 1);
 		ty->ty_last_nack = relay_observe_now_ms();
 		return RELAY_REQ_NACK;
 	}
 	ty->ty_acks++;
-	relay_observe_set(&ty->ty_acked_version, rm->rm_version);
-	relay_observe_set(&ty->ty_acked_nonce, rm->rm_nonce);
+	relay_observe_set(&ty->ty_acked_version, rm->rm_version,
+	    RELAY_OBS_MAX_STR + 1);
+	relay_observe_set(&ty->ty_acked_nonce, rm->rm_nonce,
+	    RELAY_OBS_MAX_STR + 1);
 	ty->ty_last_ack = relay_observe_now_ms();
 	return RELAY_REQ_ACK;
 }
@@ -147,14 +344,18 @@ relay_observe_response(struct relay_obs *ob, const struct relay_msg *rm)
 		ob->ob_undecodable_responses++;
 		return;
 	}
-	ty = relay_observe_type(ob, rm->rm_type_url);
+	ty = relay_observe_get(ob, rm->rm_type_url, 0);
 	ty->ty_responses++;
 	ty->ty_response_bytes += rm->rm_bytes;
+	ty->ty_last_response = relay_observe_now_ms();
+	if (ty->ty_other)
+		return;
 	ty->ty_resources = rm->rm_nresources;
 	ty->ty_removed = rm->rm_nremoved;
-	relay_observe_set(&ty->ty_sent_version, rm->rm_version);
-	relay_observe_set(&ty->ty_sent_nonce, rm->rm_nonce);
-	ty->ty_last_response = relay_observe_now_ms();
+	relay_observe_set(&ty->ty_sent_version, rm->rm_version,
+	    RELAY_OBS_MAX_STR + 1);
+	relay_observe_set(&ty->ty_sent_nonce, rm->rm_nonce,
+	    RELAY_OBS_MAX_STR + 1);
 }
 
 static json_t *
@@ -184,7 +385,7 @@ relay_observe_opt(const char *s)
  * The state of each type as JSON. The sync status follows istioctl's
  * proxy-status words: SYNCED when the latest response was ACKed, NACKED
  * when it was rejected, STALE while it awaits its answer, and NOT SENT
- * before any response.
+ * before any response. The overflow entry, which mixes types, is UNTRACKED.
  */
 json_t *
 relay_observe_json(const struct relay_obs *ob)
@@ -195,7 +396,9 @@ relay_observe_json(const struct relay_obs *ob)
 
 	arr = json_array();
 	TAILQ_FOREACH(ty, &ob->ob_types, ty_entry) {
-		if (ty->ty_sent_nonce == NULL)
+		if (ty->ty_other)
+			status = "UNTRACKED";
+		else if (ty->ty_sent_nonce == NULL)
 			status = "NOT SENT";
 		else if (ty->ty_acked_nonce != NULL &&
 		    strcmp(ty->ty_acked_nonce, ty->ty_sent_nonce) == 0)

@@ -141,6 +141,28 @@ relay_stream_status_cb(struct relay_op *op)
 	relay_stream_maybe_free(st);
 }
 
+/*
+ * The strings of a message are chosen by a control plane (and echoed by the
+ * proxy): a NACK's line shows them as relay_observe.c keeps them, cut and
+ * on one line; a debug line, written for every message, only cuts them
+ * short, which costs nothing when debug is off.
+ */
+#define LOG_STR		(int)RELAY_OBS_MAX_STR
+
+static void
+relay_stream_log_nack(struct relay_stream *st, const struct relay_msg *rm)
+{
+	char	 url[RELAY_OBS_MAX_STR + 1], version[RELAY_OBS_MAX_STR + 1];
+	char	 nonce[RELAY_OBS_MAX_STR + 1], error[RELAY_OBS_MAX_ERROR + 1];
+
+	relay_observe_cut(url, sizeof(url), rm->rm_type_url);
+	relay_observe_cut(version, sizeof(version), rm->rm_version);
+	relay_observe_cut(nonce, sizeof(nonce), rm->rm_nonce);
+	relay_observe_cut(error, sizeof(error), rm->rm_error);
+	log_warnx("xds stream %llu: NACK %s version \"%s\" nonce \"%s\": %s",
+	    (unsigned long long)st->st_id, url, version, nonce, error);
+}
+
 static void
 relay_stream_log_request(struct relay_stream *st, const struct relay_msg *rm,
     enum relay_req_class class)
@@ -153,20 +175,39 @@ relay_stream_log_request(struct relay_stream *st, const struct relay_msg *rm,
 		    "forwarded", id, rm->rm_bytes);
 		break;
 	case RELAY_REQ_NACK:
-		log_warnx("xds stream %llu: NACK %s version \"%s\" nonce "
-		    "\"%s\": %s", id, rm->rm_type_url, rm->rm_version,
-		    rm->rm_nonce, rm->rm_error);
+		relay_stream_log_nack(st, rm);
 		break;
 	case RELAY_REQ_ACK:
-		log_debug("xds stream %llu: ACK %s version \"%s\" nonce "
-		    "\"%s\"", id, rm->rm_type_url, rm->rm_version,
-		    rm->rm_nonce);
+		log_debug("xds stream %llu: ACK %.*s version \"%.*s\" nonce "
+		    "\"%.*s\"", id, LOG_STR, rm->rm_type_url, LOG_STR,
+		    rm->rm_version, LOG_STR, rm->rm_nonce);
 		break;
 	case RELAY_REQ_SUBSCRIBE:
-		log_debug("xds stream %llu: request %s (%zu names)", id,
-		    rm->rm_type_url, rm->rm_nresources);
+		log_debug("xds stream %llu: request %.*s (%zu names)", id,
+		    LOG_STR, rm->rm_type_url, rm->rm_nresources);
 		break;
 	}
+}
+
+/*
+ * Says once per stream, and once for the relay's totals, that type URLs
+ * past the cap are counted as "other": a flood of new type URLs is then
+ * one line in the log, not one per message.
+ */
+static void
+relay_stream_log_overflow(struct relay_stream *st)
+{
+	struct relay	*rl = st->st_relay;
+	const char	*url;
+
+	if ((url = relay_observe_overflow(&st->st_obs)) != NULL)
+		log_warnx("xds stream %llu: %zu type URLs tracked; further types "
+		    "are counted as \"" RELAY_OBS_OTHER "\" (the first: %s)",
+		    (unsigned long long)st->st_id, st->st_obs.ob_ntypes, url);
+	if ((url = relay_observe_overflow(&rl->rl_totals)) != NULL)
+		log_warnx("xds relay: %zu type URLs tracked in all; further "
+		    "types are counted as \"" RELAY_OBS_OTHER "\" in the "
+		    "metrics (the first: %s)", rl->rl_totals.ob_ntypes, url);
 }
 
 static void
@@ -195,17 +236,26 @@ relay_stream_recv_cb(struct relay_op *op)
 	class = relay_observe_request(&st->st_obs, rm);
 	relay_observe_request(&rl->rl_totals, rm);
 	relay_stream_log_request(st, rm, class);
+	relay_stream_log_overflow(st);
 	if (rm->rm_node_id != NULL && st->st_node_id == NULL) {
 		st->st_node_id = xstrdup(rm->rm_node_id);
 		log_info("xds stream %llu (%s): node %s",
 		    (unsigned long long)st->st_id, relay_stream_kind(st),
 		    st->st_node_id);
 	}
+	/*
+	 * A type counted as "other" has no entry of its own to keep its
+	 * latest request in, so it is not replayed; the proxy always has room
+	 * for far more types than Envoy uses (relay.h).
+	 */
 	if (!st->st_delta && rm->rm_decoded && rr.rr_flat != NULL) {
 		if (st->st_node == NULL)
 			relay_msg_node(rr.rr_flat, rr.rr_flat_len,
 			    &st->st_node, &st->st_nodelen);
-		ty = relay_observe_type(&st->st_obs, rm->rm_type_url);
+		ty = relay_observe_find(&st->st_obs, rm->rm_type_url);
+	} else
+		ty = NULL;
+	if (ty != NULL) {
 		free(ty->ty_last_request);
 		ty->ty_last_request = rr.rr_flat;
 		ty->ty_last_request_len = rr.rr_flat_len;
@@ -359,15 +409,16 @@ relay_stream_up_message(struct relay_stream *st, struct relay_recv *rr)
 	st->st_attempt = 0;
 	relay_observe_response(&st->st_obs, rm);
 	relay_observe_response(&rl->rl_totals, rm);
+	relay_stream_log_overflow(st);
 	if (!rm->rm_decoded)
 		log_warnx("xds stream %llu: undecodable response of %zu bytes "
 		    "forwarded", (unsigned long long)st->st_id, rm->rm_bytes);
 	else
-		log_debug("xds stream %llu: response %s version \"%s\" nonce "
-		    "\"%s\" (%zu resources, %zu bytes)",
-		    (unsigned long long)st->st_id, rm->rm_type_url,
-		    rm->rm_version, rm->rm_nonce, rm->rm_nresources,
-		    rm->rm_bytes);
+		log_debug("xds stream %llu: response %.*s version \"%.*s\" "
+		    "nonce \"%.*s\" (%zu resources, %zu bytes)",
+		    (unsigned long long)st->st_id, LOG_STR, rm->rm_type_url,
+		    LOG_STR, rm->rm_version, LOG_STR, rm->rm_nonce,
+		    rm->rm_nresources, rm->rm_bytes);
 	relay_queue_push(&st->st_to_down, rr->rr_buf, rm->rm_bytes);
 	rr->rr_buf = NULL;
 	if (st->st_to_down.rq_high_bytes > rl->rl_queue_high)
@@ -570,7 +621,7 @@ relay_stream_new(struct relay *rl, grpc_call *call, int delta)
 	    RELAY_QUEUE_MAX_BYTES);
 	relay_queue_init(&st->st_to_down, RELAY_QUEUE_MAX_MSGS,
 	    RELAY_QUEUE_MAX_BYTES);
-	relay_observe_init(&st->st_obs);
+	relay_observe_init(&st->st_obs, RELAY_OBS_STREAM_TYPES);
 	relay_cq_op_init(&st->st_op_meta, relay_stream_meta_cb, st);
 	relay_cq_op_init(&st->st_op_recv, relay_stream_recv_cb, st);
 	relay_cq_op_init(&st->st_op_send, relay_stream_send_cb, st);

@@ -9,7 +9,8 @@
  * bounds; the decoding of a byte buffer agrees with that of the flat bytes
  * in every field and in success; a replayed request never grows beyond
  * input plus node, decodes when the input did, carries no nonce or error,
- * and replays again to the same bytes.
+ * and replays again to the same bytes; what is observed shows in JSON with
+ * every string kept (valid UTF-8) and cut to its bound.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include <grpc/byte_buffer.h>
 #include <grpc/slice.h>
+#include <jansson.h>
 
 #include "agent.h"
 #include "relay.h"
@@ -29,6 +31,34 @@ fuzz_same(const char *a, const char *b)
 	if (a == NULL || b == NULL)
 		return a == b;
 	return strcmp(a, b) == 0;
+}
+
+/*
+ * Every type in the JSON has each of its strings (jansson drops one that is
+ * not valid UTF-8), within its bound.
+ */
+static void
+fuzz_json(const struct relay_obs *ob)
+{
+	static const char *const keys[] = { "type_url", "sent_version",
+	    "sent_nonce", "acked_version", "acked_nonce", "nacked_version",
+	    "nacked_nonce", "nack_error" };
+	json_t		*j, *t, *v;
+	size_t		 i, k, max;
+
+	j = relay_observe_json(ob);
+	json_array_foreach(j, i, t) {
+		for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+			max = k == sizeof(keys) / sizeof(keys[0]) - 1 ?
+			    RELAY_OBS_MAX_ERROR : RELAY_OBS_MAX_STR;
+			if ((v = json_object_get(t, keys[k])) == NULL ||
+			    (k == 0 && !json_is_string(v)) ||
+			    (json_is_string(v) && strlen(json_string_value(v)) >
+			    max))
+				abort();
+		}
+	}
+	json_decref(j);
 }
 
 static void
@@ -92,7 +122,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	copy = malloc(size - 1 + 1);
 	memcpy(copy, data + 1, size - 1);
 	size--;
-	relay_observe_init(&ob);
+	relay_observe_init(&ob, RELAY_OBS_STREAM_TYPES);
 	decoded = relay_msg_decode(kind, copy, size, &rm) == 0;
 	if (rm.rm_bytes != size || decoded != rm.rm_decoded)
 		abort();
@@ -100,6 +130,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		relay_observe_request(&ob, &rm);
 	else
 		relay_observe_response(&ob, &rm);
+	fuzz_json(&ob);
 	fuzz_buffer(kind, copy, size, &rm, data[0] >> 2);
 	if (kind == RELAY_MSG_REQUEST) {
 		relay_msg_node(copy, size, &node, &nodelen);

@@ -246,7 +246,7 @@ test_buffer(void)
 	CHECK(b.rm_bytes == len && strcmp(b.rm_version, "sv9") == 0);
 	CHECK(strcmp(b.rm_nonce, "d9") == 0 && strcmp(b.rm_type_url, CDS) == 0);
 	CHECK(b.rm_nresources == 3 && b.rm_nremoved == 1);
-	relay_observe_init(&ob);
+	relay_observe_init(&ob, RELAY_OBS_STREAM_TYPES);
 	relay_observe_response(&ob, &b);
 	relay_msg_clear(&b);
 	grpc_byte_buffer_destroy(bb);
@@ -360,7 +360,7 @@ test_observe(void)
 	size_t			 len;
 	char			*text;
 
-	relay_observe_init(&ob);
+	relay_observe_init(&ob, RELAY_OBS_STREAM_TYPES);
 	buf = pack_request(CDS, "", "", "n", NULL, &len);
 	relay_msg_decode(RELAY_MSG_REQUEST, buf, len, &rm);
 	CHECK(relay_observe_request(&ob, &rm) == RELAY_REQ_SUBSCRIBE);

@@ -4,7 +4,11 @@
  *   xds-server --listen 127.0.0.1:15010|unix:/path --config resources.json
  *       [--cert server.pem --key server-key.pem [--client-ca ca.pem]]
  *       [--close-after N] [--refuse] [--delay-ms N] [--repeat N] [--echo]
- *       [--log-level debug|info|warn]
+ *       [--hostile-type-flood] [--log-level debug|info|warn]
+ *
+ * --hostile-type-flood makes it a hostile control plane: from the first
+ * request of a stream on, it answers with responses without end, each of a
+ * type URL never seen before and with long version and nonce (serve.c).
  *
  * SIGHUP re-reads the resources file (and its knobs) and pushes the types
  * that changed to every stream; SIGTERM and SIGINT stop it. Every request
@@ -38,7 +42,7 @@ usage(void)
 	fprintf(stderr, "usage: xds-server --listen addr --config file "
 	    "[--cert file --key file [--client-ca file]] [--close-after n] "
 	    "[--refuse] [--delay-ms n] [--repeat n] [--echo] "
-	    "[--log-level level]\n");
+	    "[--hostile-type-flood] [--log-level level]\n");
 	exit(EXIT_USAGE);
 }
 
@@ -88,6 +92,8 @@ main(int argc, char **argv)
 			xn.xn_knobs.xk_refuse = 1;
 		else if (strcmp(a, "--echo") == 0)
 			xn.xn_knobs.xk_echo = 1;
+		else if (strcmp(a, "--hostile-type-flood") == 0)
+			xn.xn_knobs.xk_type_flood = 1;
 		else if (v == NULL)
 			usage();
 		else if (strcmp(a, "--listen") == 0)

@@ -11,7 +11,7 @@
  *        {"name": "big", "size": 1048576},
  *        {"name": "real", "payload": "CgRyZWFs..."}]},
  *    "knobs": {"close_after": 0, "refuse": false, "delay_ms": 0,
- *              "repeat": 1, "echo": false}}
+ *              "repeat": 1, "echo": false, "hostile_type_flood": false}}
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +133,8 @@ resource_knobs(json_t *j, struct xs_knobs *k)
 		k->xk_repeat = (int)json_integer_value(v);
 	if ((v = json_object_get(j, "echo")) != NULL)
 		k->xk_echo = json_is_true(v);
+	if ((v = json_object_get(j, "hostile_type_flood")) != NULL)
+		k->xk_type_flood = json_is_true(v);
 	if (k->xk_repeat < 1)
 		k->xk_repeat = 1;
 }

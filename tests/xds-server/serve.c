@@ -9,6 +9,12 @@
  * the latest nonce is only logged (answered too in "echo" mode, for the
  * bench); a stale nonce is ignored. Delta: the server tracks per stream the
  * version of each resource it sent, and sends what changed or was removed.
+ *
+ * The hostile knob (type flood): once a stream has sent its first request,
+ * every free send slot carries a response of a type URL never used before,
+ * with a long version and nonce and no resources, until the stream ends;
+ * requests are then only read. Only one response in FLOOD_LOG_EVERY is
+ * logged, or the log would outgrow the test.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +34,14 @@
 #include "agent.h"
 #include "relay.h"
 #include "xds-server.h"
+
+/*
+ * The hostile responses: a type URL longer than any real one, and a version
+ * and nonce of a kilobyte, each made unique by the response's number.
+ */
+#define FLOOD_URL_LEN		300
+#define FLOOD_STR_LEN		1024
+#define FLOOD_LOG_EVERY		10000
 
 struct xs_sent {			/* delta: what the client has */
 	char		*xe_name;
@@ -74,6 +88,8 @@ struct xs_stream {
 	int		 xm_delaying;
 	int		 xm_delay_done;
 	int		 xm_noded;
+	int		 xm_flooding;		/* hostile: a request came */
+	uint64_t	 xm_flooded;		/* hostile responses sent */
 };
 
 struct xs_accept {
@@ -534,6 +550,67 @@ serve_delta_response(struct xs_stream *xm, struct xs_sub *xb)
 	return bb;
 }
 
+/* s: "<prefix><n>-" padded with 'x' to len - 1 characters. */
+static void
+serve_flood_str(char *s, size_t len, const char *prefix, uint64_t n)
+{
+	size_t	 used;
+
+	snprintf(s, len, "%s%llu-", prefix, (unsigned long long)n);
+	used = strlen(s);
+	memset(s + used, 'x', len - 1 - used);
+	s[len - 1] = '\0';
+}
+
+/* The next hostile response: a new type URL, no resources. */
+static grpc_byte_buffer *
+serve_flood_response(struct xs_stream *xm)
+{
+	char		 url[FLOOD_URL_LEN + 1];
+	char		 version[FLOOD_STR_LEN + 1], nonce[FLOOD_STR_LEN + 1];
+	grpc_byte_buffer *bb;
+	uint8_t		*buf;
+	size_t		 len;
+	uint64_t	 n = ++xm->xm_flooded;
+
+	serve_flood_str(url, sizeof(url),
+	    "type.googleapis.com/hostile.flood.v1.Type", n);
+	serve_flood_str(version, sizeof(version), "version", n);
+	serve_flood_str(nonce, sizeof(nonce), "nonce", n);
+	if (xm->xm_delta) {
+		Envoy__Service__Discovery__V3__DeltaDiscoveryResponse resp =
+		    ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_RESPONSE__INIT;
+
+		resp.system_version_info = version;
+		resp.type_url = url;
+		resp.nonce = nonce;
+		len = envoy__service__discovery__v3__delta_discovery_response__get_packed_size(
+		    &resp);
+		buf = xmalloc(len);
+		envoy__service__discovery__v3__delta_discovery_response__pack(
+		    &resp, buf);
+	} else {
+		Envoy__Service__Discovery__V3__DiscoveryResponse resp =
+		    ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_RESPONSE__INIT;
+
+		resp.version_info = version;
+		resp.type_url = url;
+		resp.nonce = nonce;
+		len = envoy__service__discovery__v3__discovery_response__get_packed_size(
+		    &resp);
+		buf = xmalloc(len);
+		envoy__service__discovery__v3__discovery_response__pack(&resp,
+		    buf);
+	}
+	bb = relay_msg_buffer(buf, len);
+	free(buf);
+	if (n == 1 || n % FLOOD_LOG_EVERY == 0)
+		log_info("stream %llu: hostile response %llu, type %.60s... "
+		    "(%zu bytes)", (unsigned long long)xm->xm_id,
+		    (unsigned long long)n, url, len);
+	return bb;
+}
+
 static void
 serve_end(struct xs_stream *xm, grpc_status_code code, const char *msg)
 {
@@ -577,6 +654,12 @@ serve_pump(struct xs_stream *xm)
 	if (xm->xm_send_busy || xm->xm_delaying || xm->xm_closed ||
 	    xm->xm_ending)
 		return;
+	if (k->xk_type_flood) {
+		if (!xm->xm_flooding)
+			return;
+		xm->xm_sending = serve_flood_response(xm);
+		goto send;
+	}
 	for (i = 0; i < xm->xm_nsubs && xb == NULL; i++)
 		if (xm->xm_subs[i].xb_owed > 0)
 			xb = &xm->xm_subs[i];
@@ -593,6 +676,7 @@ serve_pump(struct xs_stream *xm)
 	xb->xb_owed--;
 	xm->xm_sending = xm->xm_delta ? serve_delta_response(xm, xb) :
 	    serve_sotw_response(xm, xb);
+send:
 	memset(&op, 0, sizeof(op));
 	op.op = GRPC_OP_SEND_MESSAGE;
 	op.data.send_message.send_message = xm->xm_sending;
@@ -635,7 +719,13 @@ serve_recv_cb(struct relay_op *op)
 	xm->xm_pending--;
 	xm->xm_recv_busy = 0;
 	if (rr.rr_ok && rr.rr_buf != NULL && !xm->xm_closed) {
-		if (rr.rr_flat != NULL) {
+		if (xm->xm_srv->xv_config->xc_knobs.xk_type_flood) {
+			if (!xm->xm_flooding)
+				log_info("stream %llu: hostile: flooding it "
+				    "with new type URLs",
+				    (unsigned long long)xm->xm_id);
+			xm->xm_flooding = 1;
+		} else if (rr.rr_flat != NULL) {
 			if (xm->xm_delta)
 				serve_delta_request(xm, rr.rr_flat,
 				    rr.rr_flat_len);
@@ -687,6 +777,10 @@ serve_close_cb(struct relay_op *op)
 	xm->xm_closed = 1;
 	log_info("stream %llu: closed%s", (unsigned long long)xm->xm_id,
 	    xm->xm_cancelled ? " (cancelled by the client)" : "");
+	if (xm->xm_flooded > 0)
+		log_info("stream %llu: %llu hostile responses sent",
+		    (unsigned long long)xm->xm_id,
+		    (unsigned long long)xm->xm_flooded);
 	if (xm->xm_delaying) {
 		evtimer_del(xm->xm_delay);
 		xm->xm_delaying = 0;

@@ -40,6 +40,8 @@ struct xs_knobs {
 	int		 xk_delay_ms;		/* before each response */
 	int		 xk_repeat;		/* responses per push of a type */
 	int		 xk_echo;		/* answer every request (bench) */
+	int		 xk_type_flood;		/* hostile: a new type URL per
+						   response, without end */
 };
 
 struct xs_config {
