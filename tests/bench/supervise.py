@@ -29,7 +29,12 @@ def free_port():
 
 
 class Agent:
-    def __init__(self, tmp, base_id, extra=()):
+    """An agent supervising the stand-in. With load=True its bootstrap gets a
+    bare listener on self.load (ISTIO_BOOTSTRAP_OVERRIDE), which the stand-in
+    answers itself: the load's path through the proxy, as a pod's traffic
+    takes it, without the agent's status server on it (15021 routes to it)."""
+
+    def __init__(self, tmp, base_id, extra=(), load=False):
         self.tmp = tmp
         self.admin, self.status, self.health, self.prom = (free_port() for _ in range(4))
         wrapper = os.path.join(tmp, "envoy")
@@ -41,6 +46,13 @@ class Agent:
                    ENVOY_EMU_ASSUME_XDS="1", ENVOY_STATUS_PORT=str(self.health),
                    ENVOY_PROMETHEUS_PORT=str(self.prom), POD_NAME="bench",
                    POD_NAMESPACE="bench", INSTANCE_IP="127.0.0.1")
+        if load:
+            self.load = free_port()
+            override = os.path.join(tmp, "load-listener.json")
+            with open(override, "w") as f:
+                json.dump({"static_resources": {"listeners": [{"name": "load", "address": {
+                    "socket_address": {"address": "127.0.0.1", "port_value": self.load}}}]}}, f)
+            env["ISTIO_BOOTSTRAP_OVERRIDE"] = override
         # Istio mounts the config path as an emptyDir with medium Memory,
         # so the bootstrap's fsync costs what it costs on tmpfs.
         self.etc = tempfile.mkdtemp(prefix="pa-bench-etc.", dir=CONFIG_DIR)
@@ -124,7 +136,7 @@ def run_load(agent, seconds, restarts):
     stop = os.path.join(agent.tmp, "stop-load")
     if os.path.exists(stop):
         os.unlink(stop)
-    lg = subprocess.Popen([LOADGEN, "--url", "http://127.0.0.1:%d/" % agent.health,
+    lg = subprocess.Popen([LOADGEN, "--url", "http://127.0.0.1:%d/" % agent.load,
                            "--stop-file", stop, "--duration", "%ds" % (seconds + 120),
                            "--concurrency", "2"],
                           stdout=subprocess.PIPE)
@@ -202,7 +214,7 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="pa-bench.")
     try:
-        a = Agent(tmp, base + runs + 1)
+        a = Agent(tmp, base + runs + 1, load=True)
         a.wait_live(0)
         seconds = int(os.environ.get("BENCH_LOAD_SECONDS", "15"))
         quiet = run_load(a, seconds, 0)

@@ -50,8 +50,10 @@ ENVOY_EMU_INIT_DELAY=1s emu_start 0
 P=$LAST_PID
 wait_until 5 ready_is INITIALIZING || fail "not INITIALIZING: $(admin_get /ready)"
 [ "$(stat_of server.state)" = 3 ] || fail "server.state $(stat_of server.state)"
-listen_ok "$PORT" || fail "listeners not serving while initializing"
+# As Envoy's: no listener accepts before the workers start.
+[ "$(http_code "http://127.0.0.1:$PORT/")" = 000 ] || fail "listener served while initializing"
 wait_until 5 emu_live || fail "not LIVE after the delay"
+listen_ok "$PORT" || fail "listener not serving once LIVE"
 stop "$P"
 
 note "never live"

@@ -28,7 +28,14 @@ grep -qx "previous envoy process is still initializing" "$T/emu1.log" ||
 	fail "no Envoy message: $(cat "$T/emu1.log")"
 alive "$P0" || fail "the parent died"
 [ "$(admin_get /ready)" = INITIALIZING ] || fail "parent admin gone: $(admin_get /ready)"
-listen_ok "$PORT" || fail "parent listener gone"
+# Not accepting before LIVE, as Envoy, but its socket still bound.
+python3 -c '
+import socket, sys
+try:
+    socket.socket().bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(0)
+sys.exit(1)' "$PORT" || fail "parent listener gone"
 stop "$P0"
 
 note "the same with ENVOY_EMU_NEVER_LIVE"

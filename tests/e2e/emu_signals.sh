@@ -33,11 +33,21 @@ wait_exit "$P" 5 || fail "SIGINT: still running"
 [ "$EXIT_CODE" = 0 ] || fail "SIGINT: status $EXIT_CODE"
 grep -q "\[warning\]\[main\] caught SIGINT$" "$T/emu0.log" || fail "SIGINT not logged"
 
-note "SIGTERM while initializing and with connections open"
+note "SIGTERM while initializing (listeners not accepting yet, as Envoy's)"
 : >"$T/emu0.log"
 ENVOY_EMU_NEVER_LIVE=1 emu_start 0
 P=$LAST_PID
 wait_until 5 ready_is INITIALIZING || fail "not initializing"
+[ "$(http_code "http://127.0.0.1:$PORT/")" = 000 ] || fail "listener served while initializing"
+kill -TERM "$P"
+wait_exit "$P" 5 || fail "SIGTERM while initializing: still running"
+[ "$EXIT_CODE" = 0 ] || fail "status $EXIT_CODE"
+
+note "SIGTERM with a connection open"
+: >"$T/emu0.log"
+emu_start 0
+P=$LAST_PID
+wait_emu_epoch 0
 python3 -c '
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))

@@ -168,6 +168,7 @@ ready() { [ "$(http_code "http://127.0.0.1:$STATUS_PORT/healthz/ready")" = 200 ]
 wait_until 20 ready || fail "readiness: $(curl -s "http://127.0.0.1:$STATUS_PORT/healthz/ready")"
 [ "$(http_code "http://127.0.0.1:$STATUS_PORT$SC_PROM_PATH")" = 200 ] ||
 	fail "the prometheus.io path $SC_PROM_PATH does not answer"
+# The probes' port: the proxy routes /healthz/ready to the agent.
 [ "$(http_code "http://127.0.0.1:$HEALTH_PORT/healthz/ready")" = 200 ] ||
 	fail "the health listener (the probes' port) does not answer"
 for p in "${app_paths[@]}"; do
@@ -182,8 +183,11 @@ note "postStart: ${hook[*]}"
 "$AGENT" "${hook[@]:1}" --url "http://127.0.0.1:$STATUS_PORT/healthz/ready" --timeoutSeconds 10 \
 	>"$T/hook.log" 2>&1 || fail "postStart: $(cat "$T/hook.log")"
 
-note "SIGTERM, as the kubelet stops the pod"
+note "SIGTERM, as the kubelet stops the pod: the probes fail while it drains"
 kill -TERM "$AGENT_PID"
+probe_fails() { [ "$(http_code "http://127.0.0.1:$HEALTH_PORT/healthz/ready")" = 503 ]; }
+wait_until 5 probe_fails ||
+	fail "the readiness probe did not turn 503: $(curl -s -i "http://127.0.0.1:$HEALTH_PORT/healthz/ready")"
 wait_exit "$AGENT_PID" "$SC_GRACE" || fail "not stopped within terminationGracePeriodSeconds"
 [ "$EXIT_CODE" = 0 ] || fail "exit code $EXIT_CODE: $(tail -n 20 "$T/agent.log")"
 echo PASS

@@ -67,6 +67,9 @@ fi
 [ "$c" = 200 ] || fail "POST /drain: $c"
 wait_until 2 sh -c "curl -s http://127.0.0.1:$STATUS_PORT/healthz/ready | grep -q draining" ||
 	fail "not draining: $(curl -s "http://127.0.0.1:$STATUS_PORT/healthz/ready")"
+# The kubelet's probe goes to the proxy's health listener, routed to us.
+curl -s "http://127.0.0.1:$HEALTH_PORT/healthz/ready" | grep -q draining ||
+	fail "the health port does not say draining: $(curl -s -i "http://127.0.0.1:$HEALTH_PORT/healthz/ready")"
 sleep 1
 kill -0 "$AGENT_PID" || fail "POST /drain made the agent exit"
 kill -TERM "$AGENT_PID"

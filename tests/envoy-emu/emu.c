@@ -9,8 +9,9 @@
  *                     response or LDS's initial_fetch_timeout; and for
  *                     ENVOY_EMU_INIT_DELAY, or for ever with
  *                     ENVOY_EMU_NEVER_LIVE;
- *   LIVE              workers started (listener_manager.workers_started 1);
- *                     a hot-restarted child now drains its parent;
+ *   LIVE              workers started (listener_manager.workers_started 1):
+ *                     only now do the listeners accept (listener.c); a
+ *                     hot-restarted child now drains its parent;
  *   DRAINING          LIVE but /healthcheck/fail was posted, as in Envoy's
  *                     Utility::serverState (/healthcheck/ok returns to LIVE).
  *
@@ -247,6 +248,7 @@ emu_try_live(void)
 	elog_info("init", "init manager Server initialized");
 	elog_info("main", "all dependencies initialized. starting workers");
 	emu_live = 1;
+	listener_start_workers();
 	stats_set(emu_st.workers, 1);
 	emu_refresh_stats();
 	hotrestart_live();

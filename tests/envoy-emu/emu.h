@@ -13,11 +13,16 @@
  *   adminapi.c    the admin API (evhttp)
  *   listener.c    the static listeners: sockets, stats, stop, drain
  *   httpconn.c    a listener's connection: a small HTTP/1.1 server
+ *   route.c       a static listener's http_connection_manager routes
+ *   cluster.c     the static clusters that routes send requests to
+ *   upstream.c    one request proxied to a cluster: an HTTP/1.1 client
  *   hotrestart.c  the hot restart protocol between epochs
  *   xds.c         the ADS client (optional, see xds_start below)
  */
 #ifndef EMU_H
 #define EMU_H
+
+#include <sys/socket.h>
 
 #include <regex.h>
 #include <stddef.h>
@@ -212,6 +217,8 @@ int	adminapi_is_open(void);
 struct emu_listener;
 
 int		 listener_configure(struct emu *, char *, size_t);
+void		 listener_start_workers(void);
+struct route_config *listener_routes(const struct emu_listener *);
 size_t		 listener_count(void);
 struct emu_listener *listener_at(size_t);
 struct emu_listener *listener_find(const char *);
@@ -237,6 +244,90 @@ void		 listener_conn_closed(struct emu_listener *, unsigned);
 void	httpconn_new(struct emu_listener *, int);
 void	httpconn_close_idle(void);
 void	httpconn_free_all(void);
+
+/* route.c */
+struct route_config;
+struct cluster;
+
+enum route_kind {
+	ROUTE_NONE,		/* no virtual host or route matched: 404 */
+	ROUTE_CLUSTER,		/* proxy to rr_cluster */
+	ROUTE_DIRECT		/* direct_response */
+};
+
+struct route_result {
+	enum route_kind	 rr_kind;
+	const char	*rr_cluster_name;
+	struct cluster	*rr_cluster;	/* NULL: no such cluster */
+	int64_t		 rr_timeout_ns;	/* 0: none */
+	int		 rr_status;
+	const char	*rr_body;
+	size_t		 rr_body_len;
+};
+
+int	 route_config_new(json_t *, const char *, struct route_config **,
+	    char *, size_t);
+void	 route_config_free(struct route_config *);
+void	 route_request(struct route_config *);
+void	 route_select(struct route_config *, const char *, const char *,
+	    struct route_result *);
+
+/* cluster.c */
+enum cluster_ep_kind {
+	CLUSTER_EP_ADDR,	/* an IP address and port */
+	CLUSTER_EP_DNS,		/* a name to resolve, and port */
+	CLUSTER_EP_PIPE		/* a unix socket */
+};
+
+struct cluster_endpoint {
+	enum cluster_ep_kind	 ce_kind;
+	struct sockaddr_storage	 ce_addr;	/* ADDR and PIPE */
+	socklen_t		 ce_addrlen;
+	char			*ce_host;	/* DNS */
+	int			 ce_port;	/* DNS */
+	char			*ce_desc;	/* "127.0.0.1:15020", for logs */
+};
+
+/* Envoy's cluster stats that upstream.c keeps ("cluster.<name>.<stat>"). */
+struct cluster_stats {
+	struct stats_entry	*cs_rq_total, *cs_rq_completed, *cs_rq_timeout;
+	struct stats_entry	*cs_rq_pending_total, *cs_rq_pending_fail;
+	struct stats_entry	*cs_cx_total, *cs_cx_connect_fail;
+	struct stats_entry	*cs_cx_connect_timeout, *cs_cx_none_healthy;
+};
+
+int		 cluster_configure(struct emu *, char *, size_t);
+struct cluster	*cluster_find(const char *);
+const char	*cluster_name(const struct cluster *);
+int64_t		 cluster_connect_timeout(const struct cluster *);
+int		 cluster_family(const struct cluster *);
+struct cluster_stats *cluster_stats(struct cluster *);
+const struct cluster_endpoint *cluster_pick(struct cluster *);
+void		 cluster_free(void);
+
+/* upstream.c */
+struct upstream;
+
+/*
+ * What came back. ur_code 0: the upstream reset after its response
+ * started (the downstream connection is to be closed without a reply).
+ * ur_headers NULL: a local reply (Envoy's own, body in ur_body).
+ */
+struct upstream_response {
+	int		 ur_code;
+	char		*ur_headers;	/* relayed lines, "name: value\r\n" */
+	struct evbuffer	*ur_body;
+	long long	 ur_length;	/* the upstream's content-length, or -1 */
+	uint64_t	 ur_service_ms;
+};
+
+typedef void	(*upstream_cb)(struct upstream_response *, void *);
+
+struct upstream	*upstream_new(struct event_base *, struct cluster *,
+		    const char *, const char *, const char *, struct evbuffer *,
+		    int64_t, upstream_cb, void *);
+void		 upstream_cancel(struct upstream *);
+void		 upstream_shutdown(void);
 
 /* hotrestart.c */
 int	hotrestart_init(struct emu *, char *, size_t);

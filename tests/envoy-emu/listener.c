@@ -4,7 +4,17 @@
  * stats, and Envoy's listener manager and drain manager: stop accepting
  * (stopListeners), drain (a response may close its connection, see
  * listener_drain_close), and, for a process its hot restart child
- * terminates, finish gently. The connections themselves are httpconn.c's.
+ * terminates, finish gently. The connections themselves are httpconn.c's,
+ * and the routes of a listener with an HTTP connection manager route.c's.
+ *
+ * Nothing is accepted before the workers start (the server goes LIVE), as
+ * in Envoy: a socket is bound when the listener is created, so that a bad
+ * address fails the start, but listen() is only called just before the
+ * workers start (Envoy's ListenSocketFactoryImpl::doFinalPreWorkerInit).
+ * Until then a client's connect() is refused. A socket taken over from the
+ * hot restart parent is listening already: the parent keeps accepting on
+ * it until this process is LIVE and tells it to drain, and this process
+ * accepts only from then on.
  *
  * Stats per listener, under "listener.<address>_<port>." (or the listener's
  * stat_prefix): downstream_cx_active, downstream_cx_total,
@@ -36,7 +46,10 @@ struct emu_listener {
 	int			 l_port;
 	char			*l_key;		/* "127.0.0.1:80", "[::1]:80" */
 	int			 l_inbound;
-	struct evconnlistener	*l_evl;		/* NULL once stopped */
+	int			 l_fd;		/* -1 once stopped */
+	int			 l_listening;	/* listen() was called */
+	struct evconnlistener	*l_evl;		/* accepting; owns l_fd */
+	struct route_config	*l_routes;	/* NULL: answered by httpconn.c */
 	int			 l_draining;
 	struct timespec		 l_drain_start;
 	struct stats_entry	*l_cx_active, *l_cx_total, *l_cx_destroy;
@@ -97,7 +110,14 @@ listener_port(const struct emu_listener *l)
 int
 listener_fd(const struct emu_listener *l)
 {
-	return l->l_evl != NULL ? evconnlistener_get_fd(l->l_evl) : -1;
+	return l->l_fd;
+}
+
+/* The routes of l's HTTP connection manager, or NULL. */
+struct route_config *
+listener_routes(const struct emu_listener *l)
+{
+	return l->l_routes;
 }
 
 struct emu_listener *
@@ -162,6 +182,7 @@ listener_add(json_t *jl, size_t index, char *err, size_t errlen)
 		return -1;
 	}
 	l = xcalloc(1, sizeof(*l));
+	l->l_fd = -1;
 	l->l_address = xstrdup(addr);
 	l->l_port = (int)port;
 	if (strchr(addr, ':') != NULL)
@@ -192,7 +213,7 @@ listener_add(json_t *jl, size_t index, char *err, size_t errlen)
 	listener_all = xrealloc(listener_all,
 	    (listener_n + 1) * sizeof(*listener_all));
 	listener_all[listener_n++] = l;
-	return 0;
+	return route_config_new(jl, l->l_name, &l->l_routes, err, errlen);
 }
 
 /* Reads static_resources.listeners; binds nothing yet. */
@@ -303,24 +324,63 @@ listener_accept_error_cb(struct evconnlistener *evl, void *arg)
 	    strerror(errno));
 }
 
-/* Serves the already listening socket fd (bound here or passed by the
- * parent). Takes ownership of fd. */
+/* Takes the listening socket fd passed by the hot restart parent (owned
+ * from now on); it is served once the workers start. */
 int
 listener_adopt(struct emu_listener *l, int fd)
 {
 	evutil_make_socket_nonblocking(fd);
 	evutil_make_socket_closeonexec(fd);
-	l->l_evl = evconnlistener_new(listener_emu->e_base, listener_accept_cb,
-	    l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-	if (l->l_evl == NULL) {
-		close(fd);
-		return -1;
-	}
-	evconnlistener_set_error_cb(l->l_evl, listener_accept_error_cb);
+	l->l_fd = fd;
+	l->l_listening = 1;
 	return 0;
 }
 
-/* Binds and listens on l's address; -1 with Envoy's message in err. */
+/*
+ * Envoy's startWorkers for the listeners: listen() where not done yet, then
+ * accept. A listener that cannot listen is logged and removed, as Envoy's
+ * listener manager does; the others carry on.
+ */
+void
+listener_start_workers(void)
+{
+	size_t	i;
+
+	for (i = 0; i < listener_n; i++) {
+		struct emu_listener	*l = listener_all[i];
+
+		if (l->l_fd == -1 || l->l_evl != NULL)
+			continue;
+		if (!l->l_listening && listen(l->l_fd, LISTENER_BACKLOG) == -1) {
+			elog_error("config", "final pre-worker listener init "
+			    "for listener '%s' failed: cannot listen() "
+			    "errno=%d", l->l_name, errno);
+			close(l->l_fd);
+			l->l_fd = -1;
+			stats_inc(stats_counter(
+			    "listener_manager.listener_create_failure"));
+			stats_dec(stats_gauge(
+			    "listener_manager.total_listeners_active"));
+			continue;
+		}
+		l->l_listening = 1;
+		/* Backlog 0: libevent leaves the socket's listen() alone. */
+		l->l_evl = evconnlistener_new(listener_emu->e_base,
+		    listener_accept_cb, l, LEV_OPT_CLOSE_ON_FREE |
+		    LEV_OPT_CLOSE_ON_EXEC, 0, l->l_fd);
+		if (l->l_evl == NULL) {
+			elog_error("config", "listener '%s': cannot accept on "
+			    "%s", l->l_name, l->l_key);
+			close(l->l_fd);
+			l->l_fd = -1;
+			continue;
+		}
+		evconnlistener_set_error_cb(l->l_evl, listener_accept_error_cb);
+	}
+}
+
+/* Binds l's address (listen() waits for the workers); -1 with Envoy's
+ * message in err. */
 int
 listener_bind(struct emu_listener *l, char *err, size_t errlen)
 {
@@ -350,17 +410,15 @@ listener_bind(struct emu_listener *l, char *err, size_t errlen)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-	if (bind(fd, (struct sockaddr *)&ss, slen) == -1 ||
-	    listen(fd, LISTENER_BACKLOG) == -1) {
+	if (bind(fd, (struct sockaddr *)&ss, slen) == -1) {
 		snprintf(err, errlen, "cannot bind '%s': %s", l->l_key,
 		    strerror(errno));
 		close(fd);
 		return -1;
 	}
-	if (listener_adopt(l, fd) == -1) {
-		snprintf(err, errlen, "cannot listen on '%s'", l->l_key);
-		return -1;
-	}
+	evutil_make_socket_nonblocking(fd);
+	l->l_fd = fd;
+	l->l_listening = 0;
 	return 0;
 }
 
@@ -368,6 +426,18 @@ static int
 listener_selected(const struct emu_listener *l, int inbound_only)
 {
 	return !inbound_only || l->l_inbound;
+}
+
+/* Closes l's socket, accepting or not. */
+static void
+listener_close(struct emu_listener *l)
+{
+	if (l->l_evl != NULL)
+		evconnlistener_free(l->l_evl);	/* closes l_fd */
+	else if (l->l_fd != -1)
+		close(l->l_fd);
+	l->l_evl = NULL;
+	l->l_fd = -1;
 }
 
 /* Stops accepting (Envoy's stopListeners); open connections carry on. */
@@ -379,12 +449,11 @@ listener_stop(int inbound_only)
 	for (i = 0; i < listener_n; i++) {
 		struct emu_listener	*l = listener_all[i];
 
-		if (!listener_selected(l, inbound_only) || l->l_evl == NULL)
+		if (!listener_selected(l, inbound_only) || l->l_fd == -1)
 			continue;
 		elog_info("config", "stopping listener %s on %s", l->l_name,
 		    l->l_key);
-		evconnlistener_free(l->l_evl);
-		l->l_evl = NULL;
+		listener_close(l);
 	}
 }
 
@@ -504,8 +573,8 @@ listener_free(void)
 	for (i = 0; i < listener_n; i++) {
 		struct emu_listener	*l = listener_all[i];
 
-		if (l->l_evl != NULL)
-			evconnlistener_free(l->l_evl);
+		listener_close(l);
+		route_config_free(l->l_routes);
 		free(l->l_w_active);
 		free(l->l_w_total);
 		free(l->l_name);

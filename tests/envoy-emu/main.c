@@ -500,7 +500,9 @@ main(int argc, char **argv)
 		goto out_config;
 	}
 	emu_init(&e);
-	if (listener_configure(&e, err, sizeof(err)) == -1) {
+	/* Clusters first: the listeners' routes refer to them. */
+	if (cluster_configure(&e, err, sizeof(err)) == -1 ||
+	    listener_configure(&e, err, sizeof(err)) == -1) {
 		main_critical_config(&e, err);
 		goto out;
 	}
@@ -527,7 +529,9 @@ out:
 	fault_free();
 	hotrestart_close();
 	adminapi_close();
-	listener_free();
+	listener_free();	/* cancels the requests in flight upstream */
+	upstream_shutdown();
+	cluster_free();
 	emu_free();
 	event_base_free(e.e_base);
 	libevent_global_shutdown();

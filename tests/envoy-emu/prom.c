@@ -197,14 +197,22 @@ prom_series_cmp(const void *a, const void *b)
 	return strcmp(x->ps_name, y->ps_name);
 }
 
+/*
+ * Families by type and metric; a real family and the synthetic one of the
+ * same metric (a static cluster's upstream_rq_total and the emu_ clusters')
+ * come one after the other, real first, and print as one family.
+ */
 static int
 prom_group_cmp(const void *a, const void *b)
 {
 	const struct prom_group	*x = a, *y = b;
+	int			 c;
 
 	if (x->pg_type != y->pg_type)
 		return x->pg_type == STATS_COUNTER ? -1 : 1;
-	return strcmp(x->pg_metric, y->pg_metric);
+	if ((c = strcmp(x->pg_metric, y->pg_metric)) != 0)
+		return c;
+	return (x->pg_synth >= 0) - (y->pg_synth >= 0);
 }
 
 struct prom_cursor *
@@ -289,12 +297,16 @@ prom_type_line(struct prom_cursor *pc, struct evbuffer *out,
 	pc->pc_typed = 1;
 }
 
-/* Moves to the next family. */
+/* Moves to the next group: a new family unless it has the same metric. */
 static void
 prom_next_group(struct prom_cursor *pc)
 {
-	pc->pc_g++;
-	pc->pc_typed = 0;
+	const struct prom_group	*g = &pc->pc_groups[pc->pc_g++];
+
+	if (pc->pc_g >= pc->pc_ngroups ||
+	    pc->pc_groups[pc->pc_g].pg_type != g->pg_type ||
+	    strcmp(pc->pc_groups[pc->pc_g].pg_metric, g->pg_metric) != 0)
+		pc->pc_typed = 0;
 	pc->pc_i = 0;
 	pc->pc_cluster = 0;
 }
