@@ -113,21 +113,103 @@ log_format_time(char *buf, size_t len)
 	return snprintf(buf, len, "%s.%06ldZ", date, (long)tv.tv_usec);
 }
 
+/* The length of the valid UTF-8 sequence at p (at most left bytes), or 0. */
+static size_t
+log_utf8_len(const unsigned char *p, size_t left)
+{
+	size_t		n, i;
+	unsigned char	lo = 0x80, hi = 0xbf;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		if (p[0] == 0xe0)
+			lo = 0xa0;	/* overlong */
+		else if (p[0] == 0xed)
+			hi = 0x9f;	/* surrogates */
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		if (p[0] == 0xf0)
+			lo = 0x90;	/* overlong */
+		else if (p[0] == 0xf4)
+			hi = 0x8f;	/* past U+10FFFF */
+	} else
+		return 0;
+	if (n > left || p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++) {
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	}
+	return n;
+}
+
+/*
+ * Messages carry values from outside (a control plane's nonces and error
+ * texts, file names, variables): none may forge a log line or break the
+ * JSON form. Bytes that are not UTF-8 become \xHH in both forms; control
+ * characters become \n, \r, \t or \xHH in the text form (jansson escapes
+ * them in JSON). A backslash is left alone: it cannot end a line.
+ */
+static void
+log_sanitize(const char *in, char *out, size_t outlen, int controls)
+{
+	const unsigned char	*p = (const unsigned char *)in;
+	size_t			 o = 0, n, left = strlen(in);
+	char			 esc[8];
+
+	while (*p != '\0') {
+		esc[0] = '\0';
+		n = 1;
+		if (*p >= 0x80) {
+			if ((n = log_utf8_len(p, left)) == 0) {
+				snprintf(esc, sizeof(esc), "\\x%02x", *p);
+				n = 1;
+			}
+		} else if (controls && (*p < 0x20 || *p == 0x7f)) {
+			if (*p == '\n')
+				snprintf(esc, sizeof(esc), "\\n");
+			else if (*p == '\r')
+				snprintf(esc, sizeof(esc), "\\r");
+			else if (*p == '\t')
+				snprintf(esc, sizeof(esc), "\\t");
+			else
+				snprintf(esc, sizeof(esc), "\\x%02x", *p);
+		}
+		if (esc[0] != '\0') {
+			if (o + strlen(esc) >= outlen)
+				break;
+			memcpy(out + o, esc, strlen(esc));
+			o += strlen(esc);
+		} else {
+			if (o + n >= outlen)
+				break;
+			memcpy(out + o, p, n);
+			o += n;
+		}
+		p += n;
+		left -= n;
+	}
+	out[o] = '\0';
+}
+
 static void
 log_vwrite(enum log_level level, const char *fmt, va_list ap, int with_errno)
 {
-	char	 msg[4096], when[48];
+	char	 raw[4096], msg[8192], when[48];
 	int	 saved_errno = errno;
 	size_t	 n;
 
 	if (level < log_level)
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	if (with_errno) {
-		n = strlen(msg);
-		snprintf(msg + n, sizeof(msg) - n, ": %s",
+		n = strlen(raw);
+		snprintf(raw + n, sizeof(raw) - n, ": %s",
 		    strerror(saved_errno));
 	}
+	log_sanitize(raw, msg, sizeof(msg), !log_json);
 	log_format_time(when, sizeof(when));
 	if (log_json) {
 		json_t	*o;

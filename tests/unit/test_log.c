@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <regex.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -97,7 +98,31 @@ main(void)
 	free(s);
 	log_set_scope(NULL);
 
+	/*
+	 * A value from outside cannot forge a line: control characters and
+	 * bytes that are not UTF-8 are escaped; valid UTF-8 passes as it is.
+	 */
+	log_warnx("NACK nonce %s", "n1\n2026-01-01T00:00:00.000000Z\tinfo\tforged");
+	s = captured();
+	CHECK(matches(s, "\twarn\tNACK nonce n1\\\\n2026-01-01T00:00:00"
+	    "\\.000000Z\\\\tinfo\\\\tforged\n$"));
+	CHECK(strchr(s, '\n') == s + strlen(s) - 1);
+	free(s);
+	log_info("bytes %s|%s|%s", "\xff\x01", "caf\xc3\xa9", "\xed\xa0\x80");
+	s = captured();
+	CHECK(matches(s, "\tinfo\tbytes \\\\xff\\\\x01[|]caf\xc3\xa9[|]"
+	    "\\\\xed\\\\xa0\\\\x80\n$"));
+	free(s);
+
 	log_set_json(1);
+	/* Not UTF-8: still a line, with the bytes escaped. */
+	log_warnx("bad \xff byte");
+	s = captured();
+	j = json_loads(s, 0, NULL);
+	CHECK(j != NULL);
+	CHECK_STR(json_string_value(json_object_get(j, "msg")), "bad \\xff byte");
+	json_decref(j);
+	free(s);
 	log_warnx("a \"quoted\"\tvalue");
 	s = captured();
 	j = json_loads(s, 0, NULL);
