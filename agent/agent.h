@@ -54,6 +54,10 @@ char	*xstrdup(const char *);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 
+/* file.c: regular files only, opened without blocking. */
+int	 file_open_regular(const char *, char *, size_t);
+char	*file_read(const char *, size_t, size_t *, char *, size_t);
+
 /* duration.c: Go's time.ParseDuration, to and from nanoseconds. */
 int	duration_parse(const char *, int64_t *, char *, size_t);
 void	duration_format(int64_t, char *, size_t);

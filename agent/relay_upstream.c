@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc_security.h>
@@ -32,50 +33,29 @@
 
 static void	relay_upstream_maybe_free(struct relay_upstream *);
 
+#define RELAY_PEM_MAX	(1024 * 1024)	/* a certificate chain, generously */
+
 /* A whole PEM file as a string; NULL with the reason in err. */
 static char *
 relay_upstream_read(const char *path, char *err, size_t errlen)
 {
-	FILE	*f;
-	char	*buf = NULL;
-	size_t	 len = 0, cap = 0, n;
+	char	why[512];
+	char	*buf;
+	size_t	 len;
 
-	if ((f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "cannot read %s: %s", path,
-		    strerror(errno));
-		return NULL;
-	}
-	for (;;) {
-		if (cap - len < 4096) {
-			cap = cap == 0 ? 8192 : cap * 2;
-			buf = xrealloc(buf, cap);
-		}
-		n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	if (ferror(f)) {
-		snprintf(err, errlen, "cannot read %s: %s", path,
-		    strerror(errno));
-		free(buf);
-		fclose(f);
-		return NULL;
-	}
-	fclose(f);
-	buf[len] = '\0';
+	if ((buf = file_read(path, RELAY_PEM_MAX, &len, why, sizeof(why))) ==
+	    NULL)
+		snprintf(err, errlen, "cannot read %s", why);
 	return buf;
 }
 
+/* Whether path is there to be read (a FIFO or a device is not). */
 static int
 relay_upstream_exists(const char *path)
 {
-	FILE	*f;
+	struct stat	st;
 
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	fclose(f);
-	return 1;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 /*

@@ -41,12 +41,12 @@ digest_update(uint64_t h, const void *buf, size_t len)
 static int
 digest_fold_file(const char *path, uint64_t *h)
 {
-	char	 buf[8192];
+	char	 buf[8192], err[256];
 	ssize_t	 n;
 	uint64_t total = 0;
 	int	 fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = file_open_regular(path, err, sizeof(err))) == -1)
 		return -1;
 	for (;;) {
 		n = read(fd, buf, sizeof(buf));

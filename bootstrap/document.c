@@ -12,19 +12,15 @@
  * as jansson bounds it.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <yaml.h>
 
 #include "bootstrap.h"
 
-#define DOCUMENT_MAX_SIZE	(16 * 1024 * 1024)
 #define DOCUMENT_MAX_NODES	1000000
 #define DOCUMENT_MAX_DEPTH	256
 
@@ -247,56 +243,6 @@ document_parse(const char *text, size_t len, const char *name, char *err,
 	return document_parse_yaml(text, len, name, err, errlen);
 }
 
-/* Reads a whole file into a new NUL-terminated buffer. */
-char *
-document_read(const char *path, size_t *lenp, char *err, size_t errlen)
-{
-	struct stat	 st;
-	char		*buf = NULL;
-	size_t		 len = 0, cap = 0;
-	ssize_t		 n;
-	int		 fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: is a directory", path);
-		close(fd);
-		return NULL;
-	}
-	for (;;) {
-		if (len + 1 >= cap) {
-			cap = cap == 0 ? 4096 : cap * 2;
-			buf = xrealloc(buf, cap);
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > DOCUMENT_MAX_SIZE) {
-			snprintf(err, errlen, "%s: larger than %d bytes", path,
-			    DOCUMENT_MAX_SIZE);
-			goto fail;
-		}
-	}
-	close(fd);
-	buf[len] = '\0';
-	*lenp = len;
-	return buf;
-fail:
-	close(fd);
-	free(buf);
-	return NULL;
-}
-
 json_t *
 document_load(const char *path, char *err, size_t errlen)
 {
@@ -304,7 +250,8 @@ document_load(const char *path, char *err, size_t errlen)
 	size_t	 len;
 	json_t	*v;
 
-	if ((text = document_read(path, &len, err, errlen)) == NULL)
+	if ((text = file_read(path, DOCUMENT_MAX_SIZE, &len, err, errlen)) ==
+	    NULL)
 		return NULL;
 	v = document_parse(text, len, path, err, errlen);
 	free(text);

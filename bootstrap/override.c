@@ -181,7 +181,8 @@ bootstrap_override(json_t *doc, const char *path, const char *host_ip,
 	size_t	 len;
 	int	 rc;
 
-	if ((text = document_read(path, &len, err, errlen)) == NULL) {
+	if ((text = file_read(path, DOCUMENT_MAX_SIZE, &len, err, errlen)) ==
+	    NULL) {
 		/* Name the variable: the path alone may not say where it came from. */
 		name = xstrdup(err);
 		snprintf(err, errlen, "ISTIO_BOOTSTRAP_OVERRIDE: %s", name);
