@@ -306,9 +306,45 @@ fatalx(const char *fmt, ...)
 	exit(1);
 }
 
+/*
+ * libevent says "Error from accept() call" each time a listener without an
+ * error callback of its own fails to accept, and when that is for want of
+ * descriptors (EMFILE) the pending connection wakes the listener again at
+ * once: hundreds of thousands of lines a second. The status servers pause
+ * their listeners instead (status/conn.c); for any other, this one message
+ * is let through at most once every 10 seconds, with the count of those
+ * held back. Every other message passes unchanged.
+ */
+static int
+log_event_flood(const char *msg)
+{
+	static const char	 prefix[] = "Error from accept() call";
+	static time_t		 last;
+	static int		 seen;
+	static unsigned long	 held;
+	struct timespec		 now;
+
+	if (strncmp(msg, prefix, sizeof(prefix) - 1) != 0)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (seen && now.tv_sec - last < 10) {
+		held++;
+		return 1;
+	}
+	seen = 1;
+	last = now.tv_sec;
+	if (held > 0)
+		log_warnx("libevent: %lu more \"%s\" messages held back in the "
+		    "last 10s", held, prefix);
+	held = 0;
+	return 0;
+}
+
 static void
 log_event_cb(int severity, const char *msg)
 {
+	if (log_event_flood(msg))
+		return;
 	switch (severity) {
 	case EVENT_LOG_DEBUG:
 		log_debug("libevent: %s", msg);

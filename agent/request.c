@@ -23,8 +23,13 @@
 struct request_state {
 	struct event_base	*rq_base;
 	int			 rq_code;	/* 0: no answer */
+	int			 rq_head_code;	/* the status line's */
+	int			 rq_error;	/* evhttp's, + 1 */
 	int			 rq_done;
 	int			 rq_write_error;
+	int			 rq_write_errno;
+	long long		 rq_length;	/* Content-Length, -1: none */
+	unsigned long long	 rq_got;	/* body bytes received */
 };
 
 static const struct {
@@ -46,12 +51,47 @@ request_chunk(struct evhttp_request *req, void *arg)
 	struct request_state	*rq = arg;
 	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
 
+	rq->rq_got += evbuffer_get_length(in);
 	while (evbuffer_get_length(in) > 0 && !rq->rq_write_error) {
 		if (evbuffer_write(in, 1) == -1 && errno != EINTR &&
-		    errno != EAGAIN)
+		    errno != EAGAIN) {
 			rq->rq_write_error = 1;
+			rq->rq_write_errno = errno;
+		}
 	}
 	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/*
+ * The answer's head: kept, because when its body then fails, evhttp ends
+ * the request without it (the status would be lost).
+ */
+static int
+request_head(struct evhttp_request *req, void *arg)
+{
+	struct request_state	*rq = arg;
+	const char		*v;
+	char			*end;
+
+	rq->rq_head_code = evhttp_request_get_response_code(req);
+	v = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Content-Length");
+	rq->rq_length = -1;
+	if (v != NULL) {
+		errno = 0;
+		rq->rq_length = strtoll(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || errno != 0)
+			rq->rq_length = -1;
+	}
+	return 0;
+}
+
+static void
+request_error(enum evhttp_request_error error, void *arg)
+{
+	struct request_state	*rq = arg;
+
+	rq->rq_error = (int)error + 1;
 }
 
 static void
@@ -161,6 +201,8 @@ request_main(int argc, char **argv)
 	evhttp_connection_set_retries(evcon, 0);
 	req = evhttp_request_new(request_done, &rq);
 	evhttp_request_set_chunked_cb(req, request_chunk);
+	evhttp_request_set_header_cb(req, request_head);
+	evhttp_request_set_error_cb(req, request_error);
 	snprintf(hostport, sizeof(hostport), "localhost:%ld", port);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
 	    hostport);
@@ -171,13 +213,31 @@ request_main(int argc, char **argv)
 		    strlen(pos[2]));
 	if (evhttp_make_request(evcon, req, cmd, path) == 0)
 		event_base_dispatch(rq.rq_base);
-	if (rq.rq_code == 0)
+	if (rq.rq_code == 0 && rq.rq_head_code != 0 &&
+	    rq.rq_error == EVREQ_HTTP_DATA_TOO_LONG + 1)
+		log_error("%s http://localhost:%ld%s: status code %d, but the "
+		    "body is too large (cut off after %llu bytes)", pos[0],
+		    port, path, rq.rq_head_code, rq.rq_got);
+	else if (rq.rq_code == 0 && rq.rq_head_code != 0 &&
+	    rq.rq_length >= 0)
+		log_error("%s http://localhost:%ld%s: status code %d, but the "
+		    "body was cut off after %llu of %lld bytes", pos[0], port,
+		    path, rq.rq_head_code, rq.rq_got, rq.rq_length);
+	else if (rq.rq_code == 0 && rq.rq_head_code != 0)
+		log_error("%s http://localhost:%ld%s: status code %d, but the "
+		    "body was cut off after %llu bytes", pos[0], port, path,
+		    rq.rq_head_code, rq.rq_got);
+	else if (rq.rq_code == 0 && rq.rq_error == EVREQ_HTTP_TIMEOUT + 1)
+		log_error("%s http://localhost:%ld%s: no answer within %d "
+		    "seconds", pos[0], port, path, REQUEST_TIMEOUT_SECS);
+	else if (rq.rq_code == 0)
 		log_error("%s http://localhost:%ld%s: no answer (is the proxy "
 		    "running?)", pos[0], port, path);
 	else if (rq.rq_code < 200 || rq.rq_code > 299)
 		log_error("received unsuccessful status code %d", rq.rq_code);
 	else if (rq.rq_write_error)
-		log_error("writing the answer: %s", strerror(errno));
+		log_error("writing the answer: %s",
+		    strerror(rq.rq_write_errno));
 	else
 		rc = 0;
 	evhttp_connection_free(evcon);

@@ -4,10 +4,15 @@
  * "pilot-agent wait" does for a postStart hook that holds the application
  * back until the sidecar is ready. Every --periodMillis it makes one GET
  * with a --requestTimeoutMillis limit; it exits 0 once one answers 200, or
- * 1 when --timeoutSeconds have passed, saying what the last try got.
+ * 1 when --timeoutSeconds have passed, saying what the last try got. As in
+ * Istio, a try under way at the deadline is let finish, and its result is
+ * the last one.
+ *
+ * The three flags are Go ints in Istio, and take the same range here.
+ * Zero or less means: give up at once (--timeoutSeconds), try again at once
+ * (--periodMillis), no limit but the deadline (--requestTimeoutMillis).
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +22,12 @@
 #include <event2/http.h>
 
 #include "agent.h"
+
+/*
+ * The longest wait given to libevent, ten years: it adds a timeout to the
+ * current time, which a value near INT64_MAX seconds would overflow.
+ */
+#define WAIT_LONGEST_SECS	(10LL * 365 * 24 * 3600)
 
 struct wait_state {
 	struct event_base		*wt_base;
@@ -28,28 +39,49 @@ struct wait_state {
 	struct event			*wt_try_ev;
 	struct event			*wt_deadline_ev;
 	struct timeval			 wt_period;
-	int				 wt_request_ms;
-	char				 wt_last[256];
+	int64_t				 wt_request_ms;	/* <= 0: no limit */
+	char				 wt_last[512];
+	int				 wt_error;	/* evhttp's, + 1 */
+	int				 wt_expired;	/* deadline passed */
 	int				 wt_code;	/* -1: still waiting */
 };
 
 static void	wait_schedule(struct wait_state *);
 
+/* A Go int (64 bits), in decimal. */
 static int
-wait_int(const char *name, const char *v, int *out)
+wait_int(const char *name, const char *v, int64_t *out)
 {
-	char	*end;
-	long	 n;
+	char		*end;
+	long long	 n;
 
 	errno = 0;
-	n = strtol(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || errno != 0 || n < 0 || n > INT_MAX) {
-		log_error("invalid argument \"%s\" for \"--%s\" flag: not a "
-		    "whole number >= 0", v, name);
+	n = strtoll(v, &end, 10);
+	if (*v == '\0' || *v == ' ' || *v == '\t' || *end != '\0' ||
+	    errno != 0) {
+		log_error("invalid argument \"%s\" for \"--%s\" flag: not an "
+		    "integer from %lld to %lld", v, name, (long long)INT64_MIN,
+		    (long long)INT64_MAX);
 		return -1;
 	}
-	*out = (int)n;
+	*out = n;
 	return 0;
+}
+
+/* n units (unit of them a second) as a timeval, from 0 to ten years. */
+static void
+wait_tv(int64_t n, int64_t unit, struct timeval *tv)
+{
+	if (n <= 0) {
+		tv->tv_sec = 0;
+		tv->tv_usec = 0;
+	} else if (n / unit >= WAIT_LONGEST_SECS) {
+		tv->tv_sec = (time_t)WAIT_LONGEST_SECS;
+		tv->tv_usec = 0;
+	} else {
+		tv->tv_sec = (time_t)(n / unit);
+		tv->tv_usec = (suseconds_t)(n % unit * (1000000 / unit));
+	}
 }
 
 static void
@@ -67,6 +99,14 @@ wait_deferred_free(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	evhttp_connection_free(arg);
+}
+
+static void
+wait_error(enum evhttp_request_error error, void *arg)
+{
+	struct wait_state	*wt = arg;
+
+	wt->wt_error = (int)error + 1;
 }
 
 static void
@@ -89,13 +129,28 @@ wait_response(struct evhttp_request *req, void *arg)
 		event_base_loopbreak(wt->wt_base);
 		return;
 	}
-	if (code == 0)
-		snprintf(wt->wt_last, sizeof(wt->wt_last), "Get \"%s\": "
-		    "request failed or timed out", wt->wt_url);
-	else
+	if (code != 0)
 		snprintf(wt->wt_last, sizeof(wt->wt_last), "HTTP status code "
 		    "%d", code);
+	else if (wt->wt_error == EVREQ_HTTP_TIMEOUT + 1)
+		snprintf(wt->wt_last, sizeof(wt->wt_last), "Get \"%s\": no "
+		    "answer within %lld ms (--requestTimeoutMillis)",
+		    wt->wt_url, (long long)wt->wt_request_ms);
+	else if (wt->wt_error == EVREQ_HTTP_EOF + 1)
+		snprintf(wt->wt_last, sizeof(wt->wt_last), "Get \"%s\": the "
+		    "connection closed before a whole answer", wt->wt_url);
+	else if (wt->wt_error == 0)
+		snprintf(wt->wt_last, sizeof(wt->wt_last), "Get \"%s\": "
+		    "cannot connect (connection refused?)", wt->wt_url);
+	else
+		snprintf(wt->wt_last, sizeof(wt->wt_last), "Get \"%s\": the "
+		    "request failed", wt->wt_url);
 	log_debug("Not ready yet: %s", wt->wt_last);
+	if (wt->wt_expired) {
+		wt->wt_code = 1;
+		event_base_loopbreak(wt->wt_base);
+		return;
+	}
 	wait_schedule(wt);
 }
 
@@ -112,6 +167,7 @@ wait_try(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	wait_end_try(wt);
+	wt->wt_error = 0;
 	if (port == -1)
 		port = 80;
 	wt->wt_evcon = evhttp_connection_base_new(wt->wt_base, NULL, host,
@@ -122,11 +178,13 @@ wait_try(evutil_socket_t fd, short what, void *arg)
 		wait_schedule(wt);
 		return;
 	}
-	tv.tv_sec = wt->wt_request_ms / 1000;
-	tv.tv_usec = (wt->wt_request_ms % 1000) * 1000;
+	/* No limit is the longest one, which the deadline cuts short. */
+	wait_tv(wt->wt_request_ms > 0 ? wt->wt_request_ms : INT64_MAX, 1000,
+	    &tv);
 	evhttp_connection_set_timeout_tv(wt->wt_evcon, &tv);
 	evhttp_connection_set_retries(wt->wt_evcon, 0);
 	req = evhttp_request_new(wait_response, wt);
+	evhttp_request_set_error_cb(req, wait_error);
 	snprintf(hostport, sizeof(hostport), strchr(host, ':') != NULL ?
 	    "[%s]:%d" : "%s:%d", host, port);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
@@ -137,6 +195,7 @@ wait_try(evutil_socket_t fd, short what, void *arg)
 	    wt->wt_path) == -1) {
 		snprintf(wt->wt_last, sizeof(wt->wt_last), "cannot send a "
 		    "request to %s", wt->wt_url);
+		wait_end_try(wt);
 		wait_schedule(wt);
 	}
 }
@@ -154,6 +213,16 @@ wait_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	wt->wt_expired = 1;
+	/*
+	 * A try under way ends by its own limit, and what it gets is the
+	 * last error (or success). With no limit it is cut off here.
+	 */
+	if (wt->wt_evcon != NULL && wt->wt_request_ms > 0)
+		return;
+	if (wt->wt_evcon != NULL)
+		snprintf(wt->wt_last, sizeof(wt->wt_last), "Get \"%s\": no "
+		    "answer yet at the deadline", wt->wt_url);
 	wt->wt_code = 1;
 	event_base_loopbreak(wt->wt_base);
 }
@@ -167,7 +236,8 @@ wait_main(int argc, char **argv)
 	const char		*url = "http://localhost:15021/healthz/ready";
 	const char		*path, *query, *scheme, *host;
 	size_t			 hlen;
-	int			 timeout = 60, period = 500, request = 500, i;
+	int64_t			 timeout = 60, period = 500, request = 500;
+	int			 i;
 
 	memset(&wt, 0, sizeof(wt));
 	for (i = 1; i < argc; i++) {
@@ -246,19 +316,17 @@ wait_main(int argc, char **argv)
 	    "/", query != NULL ? "?" : "", query != NULL ? query : "");
 	wt.wt_url = url;
 	wt.wt_code = -1;
-	wt.wt_request_ms = request > 0 ? request : 1;
-	wt.wt_period.tv_sec = period / 1000;
-	wt.wt_period.tv_usec = (period % 1000) * 1000;
+	wt.wt_request_ms = request;
+	wait_tv(period, 1000, &wt.wt_period);
 	snprintf(wt.wt_last, sizeof(wt.wt_last), "no attempt made");
 	if ((wt.wt_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	wt.wt_try_ev = evtimer_new(wt.wt_base, wait_try, &wt);
 	wt.wt_deadline_ev = evtimer_new(wt.wt_base, wait_deadline, &wt);
-	tv.tv_sec = timeout;
-	tv.tv_usec = 0;
+	wait_tv(timeout, 1, &tv);
 	evtimer_add(wt.wt_deadline_ev, &tv);
-	log_info("Waiting for Envoy proxy to be ready (timeout: %d seconds)...",
-	    timeout);
+	log_info("Waiting for Envoy proxy to be ready (timeout: %lld "
+	    "seconds)...", (long long)timeout);
 	wait_schedule(&wt);
 	event_base_dispatch(wt.wt_base);
 	if (wt.wt_code != 0)

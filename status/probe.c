@@ -392,6 +392,7 @@ probe_new(struct status *st, char *err, size_t errlen)
 {
 	struct probe	*pr;
 	const char	*v;
+	char		 why[512];
 	size_t		 i;
 	int		 legacy = 0;
 
@@ -412,18 +413,16 @@ probe_new(struct status *st, char *err, size_t errlen)
 		pr->pr_dest = xstrdup(st->st_config->cf_ips[0]);
 	if ((v = getenv("ISTIO_KUBE_APP_PROBERS")) == NULL || *v == '\0')
 		return pr;
-	if (probe_parse(v, &pr->pr_defs, &pr->pr_ndefs, err, errlen) == -1) {
+	if (probe_parse(v, &pr->pr_defs, &pr->pr_ndefs, why,
+	    sizeof(why)) == -1) {
+		snprintf(err, errlen, "invalid value for "
+		    "ISTIO_KUBE_APP_PROBERS: %s", why);
 		free(pr->pr_dest);
 		free(pr);
 		return NULL;
 	}
 	for (i = 0; i < pr->pr_ndefs; i++) {
 		struct probe_def *pd = &pr->pr_defs[i];
-
-		if (pd->pd_https && probe_tls(pr, err, errlen) == NULL) {
-			probe_free(pr);
-			return NULL;
-		}
 
 		if (pd->pd_host != NULL && strcmp(pd->pd_host, "localhost") ==
 		    0) {
@@ -443,6 +442,23 @@ probe_new(struct status *st, char *err, size_t errlen)
 	log_info("app probes: %zu configured, sent to %s", pr->pr_ndefs,
 	    pr->pr_dest);
 	return pr;
+}
+
+/*
+ * Makes the TLS context when a probe says HTTPS. Not in probe_new, which
+ * only checks the environment: this is the first step that loads anything.
+ */
+int
+probe_start(struct probe *pr, char *err, size_t errlen)
+{
+	size_t	i;
+
+	for (i = 0; i < pr->pr_ndefs; i++) {
+		if (pr->pr_defs[i].pd_https && probe_tls(pr, err, errlen) ==
+		    NULL)
+			return -1;
+	}
+	return 0;
 }
 
 static void

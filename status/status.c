@@ -6,71 +6,64 @@
  *
  * Limits keep a misbehaving client from hurting the agent: request headers
  * and bodies are capped (evhttp answers 400/413 and closes), an idle or
- * stalled connection is closed after STATUS_IDLE_TIMEOUT, and at most
- * STATUS_MAX_CONNECTIONS connections are open per port. evhttp 2.1 has no
- * connection limit and no hook for a connection's end, so we make each
- * connection's bufferevent (evhttp_set_bevcb) and keep a reference to it:
- * when evhttp frees it, its callbacks are cleared (and evhttp has already
- * shut down the sending side, so the client sees the end at once), which a
- * sweep notices; dropping our reference then closes the socket. At the
- * limit the listener is disabled, so further clients wait in the kernel's
- * backlog instead of being dropped.
+ * stalled connection is closed after STATUS_IDLE_TIMEOUT, and connections
+ * are capped per port (STATUS_MAX_CONNECTIONS) and per source address
+ * (STATUS_MAX_CONNECTIONS_PER_PEER), idle ones closed first to admit new
+ * ones, with room kept for readiness: conn.c.
+ *
+ * The environment is read and checked by status_new, which binds nothing,
+ * so that a bad variable is a usage error before anything is created;
+ * status_listen then binds the ports.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 
 #include "status.h"
 
 #define STATUS_MAX_HEADERS	8192
 #define STATUS_MAX_BODY		16384
 #define STATUS_DEFAULT_IDLE	(15 * 1000000000LL)
-#define STATUS_DEFAULT_CONNS	256
+#define STATUS_DEFAULT_CONNS	256	/* the most the default is */
+#define STATUS_MIN_CONNS	8	/* the least */
+#define STATUS_FD_RESERVE	128	/* descriptors for the rest */
+#define STATUS_FDS_PER_CONN	3	/* a scrape's: client, proxy, app */
 #define STATUS_QUIT_DELAY_MS	200
-#define STATUS_SWEEP_MS		200
+/*
+ * The kernel's queue of connections not yet accepted. A client that keeps
+ * it full (re-opening each connection we close) would have a new client's
+ * SYN dropped, and that client wait a second or more for its retry; so it
+ * holds more than a flood of a few hundred sockets can fill (the kernel
+ * caps it at net.core.somaxconn).
+ */
+#define STATUS_BACKLOG		1024
 
 enum status_kind {
 	SERVER_STATUS,
 	SERVER_PROMETHEUS
 };
 
-struct status_conn {
-	struct bufferevent		*sc_bev;	/* our reference */
-	int64_t				 sc_opened;	/* monotonic ns */
-	int				 sc_served;	/* a request came whole */
-	int				 sc_cut;
-	TAILQ_ENTRY(status_conn)	 sc_entry;
-};
-
-TAILQ_HEAD(status_conns, status_conn);
-
 struct status_server {
 	struct status		*ss_status;
-	struct status_conns	 ss_conns;
-	struct event		*ss_sweep_ev;
 	enum status_kind	 ss_kind;
 	struct evhttp		*ss_http;
-	struct evconnlistener	*ss_listener;
+	struct conn_table	*ss_conns;
 	int			 ss_port;
-	int			 ss_nconns;
-	int			 ss_maxconns;
-	int			 ss_paused;
-	int64_t			 ss_idle;	/* ns */
 };
 
 enum {
@@ -83,7 +76,7 @@ enum {
  * has IPv6, else IPv4 only, like Go's ":15020".
  */
 static int
-status_listen(int port, char *err, size_t errlen)
+status_socket(int port, char *err, size_t errlen)
 {
 	struct sockaddr_in6	 sin6;
 	struct sockaddr_in	 sin;
@@ -99,7 +92,7 @@ status_listen(int port, char *err, size_t errlen)
 		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off,
 		    sizeof(off)) == 0 &&
 		    bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0 &&
-		    listen(fd, 128) == 0)
+		    listen(fd, STATUS_BACKLOG) == 0)
 			return fd;
 		if (errno == EADDRINUSE)
 			goto fail;
@@ -114,7 +107,7 @@ status_listen(int port, char *err, size_t errlen)
 	sin.sin_addr.s_addr = htonl(INADDR_ANY);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    listen(fd, 128) == 0)
+	    listen(fd, STATUS_BACKLOG) == 0)
 		return fd;
 fail:
 	snprintf(err, errlen, "cannot listen on port %d: %s", port,
@@ -122,111 +115,6 @@ fail:
 	if (fd != -1)
 		close(fd);
 	return -1;
-}
-
-static int64_t
-status_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/*
- * A client that has not sent one whole request within the idle time of
- * opening its connection is cut off: evhttp's own timeout restarts with
- * every byte, so a client trickling its headers would otherwise hold a
- * connection, and at the limit the port, for ever. Shutting the socket
- * down lets evhttp see the end and free the connection itself.
- */
-static void
-status_cut_slow(struct status_server *ss, struct status_conn *c, int64_t now)
-{
-	evutil_socket_t	fd;
-
-	if (c->sc_served || c->sc_cut || now - c->sc_opened < ss->ss_idle)
-		return;
-	if ((fd = bufferevent_getfd(c->sc_bev)) == -1)
-		return;
-	c->sc_cut = 1;
-	log_debug("port %d: no whole request within the idle time; closing",
-	    ss->ss_port);
-	(void)shutdown(fd, SHUT_RDWR);
-}
-
-/*
- * Drops the connections evhttp has freed (their callbacks are cleared);
- * with all, every one (the server is going away).
- */
-static void
-status_sweep(struct status_server *ss, int all)
-{
-	struct status_conn	*c, *next;
-	bufferevent_data_cb	 rcb, wcb;
-	bufferevent_event_cb	 ecb;
-	void			*arg;
-	int64_t			 now = status_now();
-
-	for (c = TAILQ_FIRST(&ss->ss_conns); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, sc_entry);
-		bufferevent_getcb(c->sc_bev, &rcb, &wcb, &ecb, &arg);
-		if (!all && (rcb != NULL || wcb != NULL || ecb != NULL)) {
-			status_cut_slow(ss, c, now);
-			continue;
-		}
-		TAILQ_REMOVE(&ss->ss_conns, c, sc_entry);
-		bufferevent_decref(c->sc_bev);
-		free(c);
-		ss->ss_nconns--;
-	}
-	if (ss->ss_paused && ss->ss_nconns < ss->ss_maxconns) {
-		ss->ss_paused = 0;
-		evconnlistener_enable(ss->ss_listener);
-	}
-}
-
-static void
-status_sweep_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct status_server	*ss = arg;
-	struct timeval		 tv = { 0, STATUS_SWEEP_MS * 1000 };
-
-	(void)fd;
-	(void)what;
-	status_sweep(ss, 0);
-	if (!TAILQ_EMPTY(&ss->ss_conns))
-		evtimer_add(ss->ss_sweep_ev, &tv);
-}
-
-static struct bufferevent *
-status_bevcb(struct event_base *base, void *arg)
-{
-	struct status_server	*ss = arg;
-	struct status_conn	*c;
-	struct bufferevent	*bev;
-	struct timeval		 tv = { 0, STATUS_SWEEP_MS * 1000 };
-
-	if (ss->ss_nconns + 1 >= ss->ss_maxconns)
-		status_sweep(ss, 0);
-	/* evhttp sets the socket on it; our reference keeps it open. */
-	if ((bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) ==
-	    NULL)
-		return NULL;
-	bufferevent_incref(bev);
-	c = xcalloc(1, sizeof(*c));
-	c->sc_bev = bev;
-	c->sc_opened = status_now();
-	TAILQ_INSERT_TAIL(&ss->ss_conns, c, sc_entry);
-	if (!evtimer_pending(ss->ss_sweep_ev, NULL))
-		evtimer_add(ss->ss_sweep_ev, &tv);
-	if (++ss->ss_nconns >= ss->ss_maxconns && !ss->ss_paused) {
-		ss->ss_paused = 1;
-		evconnlistener_disable(ss->ss_listener);
-		log_warnx("port %d: %d connections open, not accepting more "
-		    "until one closes", ss->ss_port, ss->ss_nconns);
-	}
-	return bev;
 }
 
 void
@@ -294,11 +182,10 @@ status_quit_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-status_quit_sent(struct evhttp_request *req, void *arg)
+status_quit_sent(void *arg)
 {
 	struct status	*st = arg;
 
-	(void)req;
 	event_active(st->st_quit_ev, EV_TIMEOUT, 0);
 }
 
@@ -327,7 +214,8 @@ status_handle_mutate(struct status *st, struct evhttp_request *req,
 		 * the client went away), so the caller sees its 200.
 		 */
 		st->st_quit_what = QUIT_EXIT;
-		evhttp_request_set_on_complete_cb(req, status_quit_sent, st);
+		conn_after_reply(st->st_status->ss_conns, req,
+		    status_quit_sent, st);
 		evtimer_add(st->st_quit_ev, &tv);
 		status_reply(req, 200, "text/plain; charset=utf-8", "OK");
 		return;
@@ -346,6 +234,50 @@ status_not_found(struct evhttp_request *req)
 	    "404 page not found\n");
 }
 
+/*
+ * An answer after which the connection is closed. The length is given
+ * here because evhttp 2.1 leaves it out of an answer to CONNECT, whose
+ * answer it takes for the start of a tunnel.
+ */
+static void
+status_refuse(struct status_server *ss, struct evhttp_request *req,
+    int code, const char *body)
+{
+	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
+	char			 len[32];
+
+	snprintf(len, sizeof(len), "%zu", strlen(body));
+	evhttp_add_header(out, "Content-Length", len);
+	evhttp_add_header(out, "Connection", "close");
+	conn_close_after_reply(ss->ss_conns, req);
+	status_reply(req, code, "text/plain; charset=utf-8", body);
+}
+
+/*
+ * Whether the request's length is ambiguous: Content-Length twice with
+ * different values, or with Transfer-Encoding. evhttp 2.1 reads the body
+ * by the first Content-Length and ignores any other, so a proxy in front
+ * that went by another one would see other requests than we do (request
+ * smuggling); RFC 9112 (6.3) has such a request rejected.
+ */
+static int
+status_length_ambiguous(struct evhttp_request *req)
+{
+	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
+	struct evkeyval		*kv;
+	const char		*len = NULL;
+
+	TAILQ_FOREACH(kv, in, next) {
+		if (strcasecmp(kv->key, "Content-Length") != 0)
+			continue;
+		if (len != NULL && strcmp(len, kv->value) != 0)
+			return 1;
+		len = kv->value;
+	}
+	return len != NULL &&
+	    evhttp_find_header(in, "Transfer-Encoding") != NULL;
+}
+
 static void
 status_gencb(struct evhttp_request *req, void *arg)
 {
@@ -353,22 +285,37 @@ status_gencb(struct evhttp_request *req, void *arg)
 	struct status		*st = ss->ss_status;
 	const struct evhttp_uri	*uri;
 	const char		*path;
-	struct bufferevent	*bev;
-	struct status_conn	*c;
+	int			 ready;
 
-	/* This connection has sent a whole request: no longer suspect. */
-	bev = evhttp_connection_get_bufferevent(
-	    evhttp_request_get_connection(req));
-	TAILQ_FOREACH(c, &ss->ss_conns, sc_entry) {
-		if (c->sc_bev == bev) {
-			c->sc_served = 1;
-			break;
-		}
-	}
+	/*
+	 * We are no proxy: a request in absolute form ("GET http://host/p")
+	 * is for us, as RFC 9112 (3.2.2) has it. evhttp 2.1 marks one for a
+	 * host it does not know as a proxy request, and then goes by
+	 * Proxy-Connection instead of Connection, so the client's
+	 * "Connection: close" is left out of the answer.
+	 */
+	req->flags &= ~EVHTTP_PROXY_REQUEST;
 	uri = evhttp_request_get_evhttp_uri(req);
 	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	if (path == NULL || *path == '\0')
 		path = "/";
+	ready = ss->ss_kind == SERVER_STATUS &&
+	    strcmp(path, "/healthz/ready") == 0;
+	if (conn_begin(ss->ss_conns, req, ready) == -1) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Retry-After", "1");
+		status_refuse(ss, req, 503, "too many requests in progress\n");
+		return;
+	}
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT) {
+		status_refuse(ss, req, 501, "CONNECT is not supported\n");
+		return;
+	}
+	if (status_length_ambiguous(req)) {
+		status_refuse(ss, req, 400, "conflicting Content-Length or "
+		    "Transfer-Encoding headers\n");
+		return;
+	}
 	if (ss->ss_kind == SERVER_PROMETHEUS) {
 		if (strcmp(path, "/stats/prometheus") == 0)
 			metrics_handle(st->st_metrics, req, 0);
@@ -396,44 +343,103 @@ status_gencb(struct evhttp_request *req, void *arg)
 		status_not_found(req);
 }
 
-/* A Go duration or count from the environment, for the limits. */
+/*
+ * How many connections each port has descriptors for, by the open file
+ * limit (RLIMIT_NOFILE): STATUS_FD_RESERVE descriptors are left to the
+ * rest of the agent (standard streams, the event loop, the relay's gRPC
+ * channels and threads, the supervisor's admin requests, the bootstrap and
+ * watched files), and the remainder is shared by the two ports, each
+ * connection counted as STATUS_FDS_PER_CONN descriptors: its own, and a
+ * metrics scrape's requests to the proxy and the application. So
+ * (nofile - 128) / 6; the default cap is that, at most 256 (149 for 1024,
+ * 256 from 1664 up) and at least 8: below that, accepts pause when
+ * descriptors run out (conn.c).
+ */
+static long long
+status_fd_conns(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
+	    rl.rlim_cur == RLIM_INFINITY)
+		return LLONG_MAX;
+	if (rl.rlim_cur <= STATUS_FD_RESERVE)
+		return 0;
+	return (long long)((rl.rlim_cur - STATUS_FD_RESERVE) /
+	    (2 * STATUS_FDS_PER_CONN));
+}
+
+/* A count from 1 to 100000 from the environment; 0 when not set. */
 static int
-status_env_limits(int64_t *idle, int *conns, char *err, size_t errlen)
+status_env_count(const char *name, int *out, char *err, size_t errlen)
 {
 	const char	*v;
-	char		 why[128], *end;
+	char		*end;
 	long		 n;
 
-	*idle = STATUS_DEFAULT_IDLE;
-	*conns = STATUS_DEFAULT_CONNS;
+	*out = 0;
+	if ((v = getenv(name)) == NULL || *v == '\0')
+		return 0;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (*end != '\0' || errno != 0 || n < 1 || n > 100000) {
+		snprintf(err, errlen, "invalid value \"%s\" for %s: not a "
+		    "number from 1 to 100000", v, name);
+		return -1;
+	}
+	*out = (int)n;
+	return 0;
+}
+
+/*
+ * The limits of both ports. A peer's share defaults to a quarter of the
+ * port's cap. An eighth of the status port's connections is kept for
+ * readiness: other requests may hold the rest (sl_busy).
+ */
+static int
+status_env_limits(struct status_limits *sl, char *err, size_t errlen)
+{
+	const char	*v;
+	char		 why[128];
+	long long	 fd_conns = status_fd_conns();
+
+	memset(sl, 0, sizeof(*sl));
+	sl->sl_idle = STATUS_DEFAULT_IDLE;
 	if ((v = getenv("STATUS_IDLE_TIMEOUT")) != NULL && *v != '\0') {
-		if (duration_parse(v, idle, why, sizeof(why)) == -1 ||
-		    *idle <= 0) {
+		if (duration_parse(v, &sl->sl_idle, why, sizeof(why)) == -1 ||
+		    sl->sl_idle <= 0) {
 			snprintf(err, errlen, "invalid value \"%s\" for "
 			    "STATUS_IDLE_TIMEOUT: not a positive duration", v);
 			return -1;
 		}
 	}
-	if ((v = getenv("STATUS_MAX_CONNECTIONS")) != NULL && *v != '\0') {
-		errno = 0;
-		n = strtol(v, &end, 10);
-		if (*end != '\0' || errno != 0 || n < 1 || n > 100000) {
-			snprintf(err, errlen, "invalid value \"%s\" for "
-			    "STATUS_MAX_CONNECTIONS: not a number from 1 to "
-			    "100000", v);
-			return -1;
-		}
-		*conns = (int)n;
-	}
+	if (status_env_count("STATUS_MAX_CONNECTIONS", &sl->sl_conns, err,
+	    errlen) == -1 || status_env_count(
+	    "STATUS_MAX_CONNECTIONS_PER_PEER", &sl->sl_peer, err,
+	    errlen) == -1)
+		return -1;
+	if (sl->sl_conns == 0) {
+		sl->sl_conns = STATUS_DEFAULT_CONNS;
+		if (fd_conns < sl->sl_conns)
+			sl->sl_conns = fd_conns < STATUS_MIN_CONNS ?
+			    STATUS_MIN_CONNS : (int)fd_conns;
+	} else if (sl->sl_conns > fd_conns)
+		log_warnx("STATUS_MAX_CONNECTIONS=%d: more than the open file "
+		    "limit leaves room for (%lld per port); accepts pause when "
+		    "descriptors run out", sl->sl_conns, fd_conns);
+	if (sl->sl_peer == 0)
+		sl->sl_peer = sl->sl_conns / 4 > 0 ? sl->sl_conns / 4 : 1;
+	sl->sl_busy = sl->sl_conns - sl->sl_conns / 8;
 	return 0;
 }
 
 static struct status_server *
 status_server_new(struct status *st, enum status_kind kind, int port,
-    int64_t idle, int conns, char *err, size_t errlen)
+    char *err, size_t errlen)
 {
 	struct status_server	*ss;
 	struct evhttp_bound_socket *bound;
+	struct status_limits	 sl = st->st_limits;
 	struct timeval		 tv;
 	int			 fd;
 
@@ -441,28 +447,31 @@ status_server_new(struct status *st, enum status_kind kind, int port,
 	ss->ss_status = st;
 	ss->ss_kind = kind;
 	ss->ss_port = port;
-	ss->ss_maxconns = conns;
-	ss->ss_idle = idle;
-	TAILQ_INIT(&ss->ss_conns);
-	ss->ss_sweep_ev = evtimer_new(st->st_base, status_sweep_cb, ss);
 	if ((ss->ss_http = evhttp_new(st->st_base)) == NULL) {
 		snprintf(err, errlen, "cannot make an HTTP server");
-		event_free(ss->ss_sweep_ev);
 		free(ss);
 		return NULL;
 	}
+	/* No readiness here: every connection may do the other work. */
+	if (kind == SERVER_PROMETHEUS)
+		sl.sl_busy = sl.sl_conns;
+	ss->ss_conns = conn_table_new(st->st_base, ss->ss_http, port, &sl);
 	evhttp_set_max_headers_size(ss->ss_http, STATUS_MAX_HEADERS);
 	evhttp_set_max_body_size(ss->ss_http, STATUS_MAX_BODY);
-	tv.tv_sec = idle / 1000000000LL;
-	tv.tv_usec = (idle % 1000000000LL) / 1000;
+	tv.tv_sec = sl.sl_idle / 1000000000LL;
+	tv.tv_usec = (sl.sl_idle % 1000000000LL) / 1000;
 	evhttp_set_timeout_tv(ss->ss_http, &tv);
-	/* Every method reaches our handlers, which answer 405 themselves. */
+	/*
+	 * Every method reaches our handlers, which answer 405 themselves;
+	 * CONNECT too, which evhttp would refuse with an answer that has no
+	 * length on a connection it keeps open.
+	 */
 	evhttp_set_allowed_methods(ss->ss_http, EVHTTP_REQ_GET |
 	    EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	evhttp_set_bevcb(ss->ss_http, status_bevcb, ss);
+	    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+	    EVHTTP_REQ_CONNECT);
 	evhttp_set_gencb(ss->ss_http, status_gencb, ss);
-	if ((fd = status_listen(port, err, errlen)) == -1)
+	if ((fd = status_socket(port, err, errlen)) == -1)
 		goto fail;
 	if ((bound = evhttp_accept_socket_with_handle(ss->ss_http, fd)) ==
 	    NULL) {
@@ -470,11 +479,12 @@ status_server_new(struct status *st, enum status_kind kind, int port,
 		snprintf(err, errlen, "cannot serve HTTP on port %d", port);
 		goto fail;
 	}
-	ss->ss_listener = evhttp_bound_socket_get_listener(bound);
+	conn_table_listen(ss->ss_conns, evhttp_bound_socket_get_listener(
+	    bound));
 	return ss;
 fail:
 	evhttp_free(ss->ss_http);
-	event_free(ss->ss_sweep_ev);
+	conn_table_free(ss->ss_conns);
 	free(ss);
 	return NULL;
 }
@@ -486,45 +496,59 @@ status_server_free(struct status_server *ss)
 		return;
 	/* Frees every connection; then our references go. */
 	evhttp_free(ss->ss_http);
-	status_sweep(ss, 1);
-	event_free(ss->ss_sweep_ev);
+	conn_table_free(ss->ss_conns);
 	free(ss);
 }
 
+/*
+ * Reads and checks the environment of the status servers; binds nothing.
+ * The result is freed with status_free, listening or not.
+ */
 struct status *
-status_new(struct event_base *base, struct config *cf, struct supervise *sv,
-    struct relay *relay, char *err, size_t errlen)
+status_new(struct config *cf, char *err, size_t errlen)
 {
 	struct status	*st;
-	int64_t		 idle;
-	int		 conns;
 
-	if (status_env_limits(&idle, &conns, err, errlen) == -1)
-		return NULL;
 	st = xcalloc(1, sizeof(*st));
-	st->st_base = base;
 	st->st_config = cf;
-	st->st_sv = sv;
-	st->st_relay = relay;
-	st->st_quit_ev = evtimer_new(base, status_quit_cb, st);
+	if (status_env_limits(&st->st_limits, err, errlen) == -1)
+		goto fail;
 	if ((st->st_probe = probe_new(st, err, errlen)) == NULL)
 		goto fail;
 	if ((st->st_metrics = metrics_new(st, err, errlen)) == NULL)
 		goto fail;
 	st->st_ready = ready_new(st);
-	if ((st->st_status = status_server_new(st, SERVER_STATUS,
-	    cf->cf_status_port, idle, conns, err, errlen)) == NULL)
-		goto fail;
-	if (cf->cf_prometheus_port != cf->cf_status_port &&
-	    (st->st_prom = status_server_new(st, SERVER_PROMETHEUS,
-	    cf->cf_prometheus_port, idle, conns, err, errlen)) == NULL)
-		goto fail;
-	log_info("status server on port %d, Prometheus metrics on port %d",
-	    cf->cf_status_port, cf->cf_prometheus_port);
 	return st;
 fail:
 	status_free(st);
 	return NULL;
+}
+
+/* Binds the status and Prometheus ports and serves them on base. */
+int
+status_listen(struct status *st, struct event_base *base,
+    struct supervise *sv, struct relay *relay, char *err, size_t errlen)
+{
+	struct config	*cf = st->st_config;
+
+	st->st_base = base;
+	st->st_sv = sv;
+	st->st_relay = relay;
+	st->st_quit_ev = evtimer_new(base, status_quit_cb, st);
+	if (probe_start(st->st_probe, err, errlen) == -1)
+		return -1;
+	if ((st->st_status = status_server_new(st, SERVER_STATUS,
+	    cf->cf_status_port, err, errlen)) == NULL)
+		return -1;
+	if (cf->cf_prometheus_port != cf->cf_status_port &&
+	    (st->st_prom = status_server_new(st, SERVER_PROMETHEUS,
+	    cf->cf_prometheus_port, err, errlen)) == NULL)
+		return -1;
+	log_info("status server on port %d, Prometheus metrics on port %d "
+	    "(at most %d connections each, %d per client address)",
+	    cf->cf_status_port, cf->cf_prometheus_port, st->st_limits.sl_conns,
+	    st->st_limits.sl_peer);
+	return 0;
 }
 
 void
@@ -537,6 +561,7 @@ status_free(struct status *st)
 	ready_free(st->st_ready);
 	metrics_free(st->st_metrics);
 	probe_free(st->st_probe);
-	event_free(st->st_quit_ev);
+	if (st->st_quit_ev != NULL)
+		event_free(st->st_quit_ev);
 	free(st);
 }

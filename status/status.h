@@ -14,7 +14,13 @@
 
 struct status;
 
-struct status *status_new(struct event_base *, struct config *,
+/*
+ * Two steps: status_new reads and checks the status servers' environment
+ * and binds nothing (a bad variable is a usage error, found before anything
+ * is created); status_listen then binds the ports and serves.
+ */
+struct status *status_new(struct config *, char *, size_t);
+int	status_listen(struct status *, struct event_base *,
 	    struct supervise *, struct relay *, char *, size_t);
 void	status_free(struct status *);
 
@@ -23,9 +29,17 @@ void	status_free(struct status *);
 struct evhttp_request;
 struct evkeyvalq;
 
+/* status.c: the limits each server gets, from the environment. */
+struct status_limits {
+	int64_t			 sl_idle;	/* ns */
+	int			 sl_conns;	/* per port */
+	int			 sl_peer;	/* per source address */
+	int			 sl_busy;	/* requests other than readiness */
+};
+
 /* status.c: the servers and the state every handler reaches. */
 struct status {
-	struct event_base	*st_base;
+	struct event_base	*st_base;	/* NULL until status_listen */
 	struct config		*st_config;
 	struct supervise	*st_sv;
 	struct relay		*st_relay;
@@ -36,11 +50,30 @@ struct status {
 	struct probe		*st_probe;
 	struct event		*st_quit_ev;	/* deferred quit or drain */
 	int			 st_quit_what;
+	struct status_limits	 st_limits;
 };
 
 void	status_reply(struct evhttp_request *, int, const char *,
 	    const char *);
 int	status_from_loopback(struct evhttp_request *);
+
+/*
+ * conn.c: the connections of one server: the caps (per port, per source
+ * address), closing idle connections to admit new ones, requests in
+ * progress, and pausing accepts when descriptors run out.
+ */
+struct conn_table;
+struct evhttp;
+struct evconnlistener;
+
+struct conn_table *conn_table_new(struct event_base *, struct evhttp *, int,
+	    const struct status_limits *);
+void	conn_table_listen(struct conn_table *, struct evconnlistener *);
+void	conn_table_free(struct conn_table *);
+int	conn_begin(struct conn_table *, struct evhttp_request *, int);
+void	conn_after_reply(struct conn_table *, struct evhttp_request *,
+	    void (*)(void *), void *);
+void	conn_close_after_reply(struct conn_table *, struct evhttp_request *);
 
 /* fetch.c: an asynchronous HTTP/1.1 GET through evhttp, over TLS or not. */
 struct fetch;
@@ -136,6 +169,7 @@ struct probe_def {
 };
 
 struct probe *probe_new(struct status *, char *, size_t);
+int	probe_start(struct probe *, char *, size_t);
 void	probe_free(struct probe *);
 int	probe_handle(struct probe *, struct evhttp_request *);
 int	probe_parse(const char *, struct probe_def **, size_t *, char *,

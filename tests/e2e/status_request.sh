@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # "pilot-agent request" and "pilot-agent wait": request prints the admin
 # API's answer and exits 0 for 2xx, 1 otherwise, 2 for a usage error;
-# --debug-port reaches the status port. wait exits 1 on timeout, saying
-# why, and 0 at once against a ready agent.
+# --debug-port reaches the status port; an answer whose body is cut off is
+# reported as such, with its status. wait exits 1 on timeout, saying what
+# the last try got (a try under way at the deadline included), and 0 at
+# once against a ready agent; its flags take Go's int range.
 . "$TOP/tests/lib.sh"
 
 export ENVOY_EMU_ASSUME_XDS=1
@@ -35,6 +37,44 @@ grep -q "unsuccessful status code 404" "$T/err" || fail "404 not reported: $(cat
 "$AGENT" request GET 2>/dev/null
 [ $? = 2 ] || fail "a missing path is not a usage error"
 
+# A server that answers 200 with a 20 MB length, sends 1 MB, and closes;
+# and one that accepts connections and never answers.
+CUT_PORT=$(free_port)
+SILENT_PORT=$(free_port)
+cat >"$T/servers.py" <<'PY'
+import socket, sys, threading, time
+def cut(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port)); s.listen(16)
+    while True:
+        c, _ = s.accept()
+        c.recv(65536)
+        try:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 20971520\r\n\r\n" + b"x" * 1048576)
+        except OSError:
+            pass
+        c.close()
+def silent(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port)); s.listen(16)
+    held = []
+    while True:
+        c, _ = s.accept()
+        held.append(c)
+threading.Thread(target=cut, args=(int(sys.argv[1]),), daemon=True).start()
+threading.Thread(target=silent, args=(int(sys.argv[2]),), daemon=True).start()
+open(sys.argv[3], "w").write("up\n")
+time.sleep(120)
+PY
+spawn python3 "$T/servers.py" "$CUT_PORT" "$SILENT_PORT" "$T/servers.up"
+wait_until 5 test -f "$T/servers.up" || fail "test servers did not start"
+"$AGENT" request GET big --debug-port "$CUT_PORT" >"$T/out" 2>"$T/err"
+[ $? = 1 ] || fail "a cut-off body did not exit 1"
+grep -q "status code 200, but the body was cut off after [0-9]* of 20971520 bytes" "$T/err" ||
+	fail "a cut-off body is not reported as such: $(cat "$T/err")"
+
 note "wait"
 "$AGENT" wait --url "http://127.0.0.1:$STATUS_PORT/healthz/ready" --periodMillis 50 \
 	2>"$T/err" || fail "wait on a ready agent: $(cat "$T/err")"
@@ -57,6 +97,37 @@ grep -q "timeout waiting for Envoy proxy to become ready. Last error: HTTP statu
 "$AGENT" wait --url "http://127.0.0.1:$(free_port)/healthz/ready" --timeoutSeconds 1 \
 	--periodMillis 100 --requestTimeoutMillis 100 2>"$T/err"
 [ $? = 1 ] || fail "wait on nothing did not exit 1"
+grep -q "Last error: Get \"http://127.0.0.1:[0-9]*/healthz/ready\": cannot connect" "$T/err" ||
+	fail "wait on nothing did not say why: $(cat "$T/err")"
+
+note "wait: a try under way at the deadline"
+# The one try starts at 500ms and times out at 1300ms, after the deadline:
+# its timeout is the last error, not "no attempt made".
+"$AGENT" wait --url "http://127.0.0.1:$SILENT_PORT/healthz/ready" --timeoutSeconds 1 \
+	--periodMillis 500 --requestTimeoutMillis 800 2>"$T/err"
+[ $? = 1 ] || fail "wait on a silent server did not exit 1"
+grep -q "Last error: Get \"http://127.0.0.1:$SILENT_PORT/healthz/ready\": no answer within 800 ms" "$T/err" ||
+	fail "wait did not name the last try's timeout: $(cat "$T/err")"
+
+note "wait: Go's int range"
 "$AGENT" wait --timeoutSeconds x 2>/dev/null
 [ $? = 2 ] || fail "a bad flag value is not a usage error"
+for v in 2147483648 9223372036854775807; do
+	"$AGENT" wait --url "http://127.0.0.1:$STATUS_PORT/healthz/ready" --periodMillis 50 \
+		--timeoutSeconds "$v" 2>"$T/err" || fail "--timeoutSeconds $v refused: $(cat "$T/err")"
+	grep -q "timeout: $v seconds" "$T/err" || fail "--timeoutSeconds $v: $(cat "$T/err")"
+done
+"$AGENT" wait --timeoutSeconds 9223372036854775808 2>"$T/err"
+[ $? = 2 ] || fail "--timeoutSeconds past Go's int is not a usage error"
+grep -q 'invalid argument "9223372036854775808" for "--timeoutSeconds" flag: not an integer from -9223372036854775808 to 9223372036854775807' "$T/err" ||
+	fail "--timeoutSeconds out of range: $(cat "$T/err")"
+# Huge periods and request limits do not overflow into "at once".
+start=$(date +%s%N)
+"$AGENT" wait --url "http://127.0.0.1:$STATUS_PORT/healthz/ready" --timeoutSeconds 1 \
+	--periodMillis 9223372036854775807 --requestTimeoutMillis 9223372036854775807 2>"$T/err"
+rc=$?
+elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$rc" = 1 ] && [ "$elapsed" -ge 900 ] ||
+	fail "--periodMillis 9223372036854775807: exit $rc after ${elapsed}ms: $(cat "$T/err")"
+grep -q "Last error: no attempt made" "$T/err" || fail "huge period: $(cat "$T/err")"
 echo PASS

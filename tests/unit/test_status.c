@@ -427,10 +427,17 @@ test_servers(void)
 	    app_port, closed_port);
 	setenv("ISTIO_KUBE_APP_PROBERS", env, 1);
 
-	st = status_new(base, &cf, NULL, NULL, err, sizeof(err));
+	st = status_new(&cf, err, sizeof(err));
 	CHECK(st != NULL);
 	if (st == NULL) {
 		fprintf(stderr, "status_new: %s\n", err);
+		return;
+	}
+	ok = status_listen(st, base, NULL, NULL, err, sizeof(err)) == 0;
+	CHECK(ok);
+	if (!ok) {
+		fprintf(stderr, "status_listen: %s\n", err);
+		status_free(st);
 		return;
 	}
 
@@ -620,13 +627,26 @@ test_bad_config(void)
 	cf.cf_status_port = free_port();
 	cf.cf_prometheus_port = free_port();
 	setenv("ISTIO_KUBE_APP_PROBERS", "{\"/bad\":{}}", 1);
-	CHECK(status_new(base, &cf, NULL, NULL, err, sizeof(err)) == NULL);
+	CHECK(status_new(&cf, err, sizeof(err)) == NULL);
+	CHECK_CONTAINS(err, "ISTIO_KUBE_APP_PROBERS");
 	CHECK_CONTAINS(err, "invalid path");
 	unsetenv("ISTIO_KUBE_APP_PROBERS");
 	setenv("ISTIO_PROMETHEUS_ANNOTATIONS", "{\"port\":0}", 1);
-	CHECK(status_new(base, &cf, NULL, NULL, err, sizeof(err)) == NULL);
+	CHECK(status_new(&cf, err, sizeof(err)) == NULL);
 	CHECK_CONTAINS(err, "ISTIO_PROMETHEUS_ANNOTATIONS");
 	unsetenv("ISTIO_PROMETHEUS_ANNOTATIONS");
+	setenv("STATUS_IDLE_TIMEOUT", "0s", 1);
+	CHECK(status_new(&cf, err, sizeof(err)) == NULL);
+	CHECK_CONTAINS(err, "STATUS_IDLE_TIMEOUT");
+	unsetenv("STATUS_IDLE_TIMEOUT");
+	setenv("STATUS_MAX_CONNECTIONS_PER_PEER", "0", 1);
+	CHECK(status_new(&cf, err, sizeof(err)) == NULL);
+	CHECK_CONTAINS(err, "STATUS_MAX_CONNECTIONS_PER_PEER");
+	unsetenv("STATUS_MAX_CONNECTIONS_PER_PEER");
+	setenv("REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION", "maybe", 1);
+	CHECK(status_new(&cf, err, sizeof(err)) == NULL);
+	CHECK_CONTAINS(err, "REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION");
+	unsetenv("REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION");
 	config_free(&cf);
 }
 
