@@ -150,6 +150,11 @@ struct config_flag {
 	const char	*cg_field;	/* ProxyConfig field, NULL if none */
 	enum config_type cg_type;
 	size_t		 cg_offset;	/* into struct config */
+	/*
+	 * What Istio's validation (or Envoy) also requires of a parsed value:
+	 * 0, or -1 with the reason. NULL: the type says it all.
+	 */
+	int		(*cg_check)(const void *, char *, size_t);
 };
 
 extern const struct config_flag config_flags[];

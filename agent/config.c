@@ -23,33 +23,45 @@
 #include "agent.h"
 
 #define F(name, field, type, member) \
-	{ name, field, type, offsetof(struct config, member) }
+	{ name, field, type, offsetof(struct config, member), NULL }
+#define FC(name, field, type, member, check) \
+	{ name, field, type, offsetof(struct config, member), check }
+
+#define NSEC	1000000000LL
+#define MSEC	1000000LL
+
+static int	config_check_address(const void *, char *, size_t);
+static int	config_check_auth_policy(const void *, char *, size_t);
+static int	config_check_envoy_seconds(const void *, char *, size_t);
+static int	config_check_connect_timeout(const void *, char *, size_t);
 
 const struct config_flag config_flags[] = {
 	F("configPath", "configPath", CT_STRING, cf_config_path),
 	F("binaryPath", "binaryPath", CT_STRING, cf_binary_path),
 	F("serviceCluster", "serviceCluster", CT_STRING, cf_service_cluster),
 	F("domain", NULL, CT_STRING, cf_domain),
-	F("discoveryAddress", "discoveryAddress", CT_STRING,
-	    cf_discovery_address),
+	FC("discoveryAddress", "discoveryAddress", CT_STRING,
+	    cf_discovery_address, config_check_address),
 	F("zipkinAddress", NULL, CT_STRING, cf_zipkin_address),
 	F("proxyLogLevel", NULL, CT_STRING, cf_proxy_log_level),
 	F("proxyComponentLogLevel", NULL, CT_STRING,
 	    cf_proxy_component_log_level),
-	F("controlPlaneAuthPolicy", "controlPlaneAuthPolicy", CT_STRING,
-	    cf_control_plane_auth_policy),
+	FC("controlPlaneAuthPolicy", "controlPlaneAuthPolicy", CT_STRING,
+	    cf_control_plane_auth_policy, config_check_auth_policy),
 	F("trust-domain", NULL, CT_STRING, cf_trust_domain),
 	F("meshConfig", NULL, CT_STRING, cf_mesh_config),
 	F("drainStrategy", NULL, CT_STRING, cf_drain_strategy),
 	F("log_output_level", NULL, CT_STRING, cf_log_level),
 	F("certDir", NULL, CT_STRING, cf_cert_dir),
 	F("watchDebounce", NULL, CT_DURATION, cf_watch_debounce),
-	F("drainDuration", "drainDuration", CT_DURATION, cf_drain_duration),
-	F("parentShutdownDuration", "parentShutdownDuration", CT_DURATION,
-	    cf_parent_shutdown_duration),
+	FC("drainDuration", "drainDuration", CT_DURATION, cf_drain_duration,
+	    config_check_envoy_seconds),
+	FC("parentShutdownDuration", "parentShutdownDuration", CT_DURATION,
+	    cf_parent_shutdown_duration, config_check_envoy_seconds),
 	F("terminationDrainDuration", "terminationDrainDuration", CT_DURATION,
 	    cf_termination_drain_duration),
-	F("connectTimeout", "connectTimeout", CT_DURATION, cf_connect_timeout),
+	FC("connectTimeout", "connectTimeout", CT_DURATION, cf_connect_timeout,
+	    config_check_connect_timeout),
 	F("dnsRefreshRate", "dnsRefreshRate", CT_DURATION,
 	    cf_dns_refresh_rate),
 	F("restartInitialInterval", NULL, CT_DURATION,
@@ -70,7 +82,7 @@ const struct config_flag config_flags[] = {
 	F("xdsMaxReceiveMessageSize", NULL, CT_INT, cf_xds_max_recv_size),
 	F("xdsEndStreamOnUpstreamFailure", NULL, CT_BOOL,
 	    cf_xds_end_on_upstream_failure),
-	{ NULL, NULL, CT_STRING, 0 }
+	{ NULL, NULL, CT_STRING, 0, NULL }
 };
 
 /*
@@ -176,6 +188,95 @@ parse_int(const char *s, long min, long max, long *out)
 }
 
 /*
+ * The checks of Istio's ProxyConfig validation that a value's type does not
+ * make, and Envoy's limits on what reaches its command line. A value Envoy
+ * would refuse must be refused here, at start, with exit 2: passed on, it
+ * makes every epoch fail and the agent give up after its whole budget.
+ */
+static int
+config_check_auth_policy(const void *v, char *why, size_t len)
+{
+	if (strcmp(v, "NONE") == 0 || strcmp(v, "MUTUAL_TLS") == 0)
+		return 0;
+	snprintf(why, len, "not NONE or MUTUAL_TLS");
+	return -1;
+}
+
+/* Envoy's --drain-time-s and --parent-shutdown-time-s: whole uint32 seconds. */
+static int
+config_check_envoy_seconds(const void *v, char *why, size_t len)
+{
+	int64_t	d = *(const int64_t *)v;
+
+	if (d < NSEC || d % NSEC != 0) {
+		snprintf(why, len, "must be whole seconds, at least 1s");
+		return -1;
+	}
+	if (d / NSEC > UINT32_MAX) {
+		snprintf(why, len, "more than Envoy's limit of %lus",
+		    (unsigned long)UINT32_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_check_connect_timeout(const void *v, char *why, size_t len)
+{
+	int64_t	d = *(const int64_t *)v;
+
+	if (d < MSEC || d > 30 * NSEC || d % MSEC != 0) {
+		snprintf(why, len, "must be from 1ms to 30s, in whole "
+		    "milliseconds");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Istio's ValidateProxyAddress: host:port, the port 1-65535. The relay also
+ * takes gRPC's own targets (unix:/path, unix-abstract:name, dns:///host:port),
+ * which are left to gRPC.
+ */
+static int
+config_check_address(const void *v, char *why, size_t len)
+{
+	const char	*s = v, *colon, *host_end;
+	char		*end;
+	long		 port;
+
+	if (*s == '\0') {
+		snprintf(why, len, "discovery address must be set to the "
+		    "proxy discovery service");
+		return -1;
+	}
+	if ((strncmp(s, "unix:", 5) == 0 && s[5] != '\0') ||
+	    (strncmp(s, "unix-abstract:", 14) == 0 && s[14] != '\0') ||
+	    ((colon = strstr(s, ":///")) != NULL && colon[4] != '\0'))
+		return 0;
+	if (*s == '[') {
+		if ((host_end = strchr(s, ']')) == NULL || host_end[1] != ':') {
+			snprintf(why, len, "not host:port");
+			return -1;
+		}
+		colon = host_end + 1;
+	} else if ((colon = strrchr(s, ':')) == NULL || colon == s ||
+	    memchr(s, ':', (size_t)(colon - s)) != NULL) {
+		snprintf(why, len, "not host:port");
+		return -1;
+	}
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 1 ||
+	    port > 65535) {
+		snprintf(why, len, "port \"%s\" is not in the range 1..65535",
+		    colon + 1);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Sets one field from its text value. "what" names the source for the
  * message ("flag", "field", "variable") in pflag's words.
  */
@@ -191,6 +292,9 @@ config_set(struct config *cf, const struct config_flag *cg, const char *value,
 
 	switch (cg->cg_type) {
 	case CT_STRING:
+		if (cg->cg_check != NULL &&
+		    cg->cg_check(value, why, sizeof(why)) == -1)
+			break;
 		free(*(char **)base);
 		*(char **)base = xstrdup(value);
 		return 0;
@@ -201,6 +305,9 @@ config_set(struct config *cf, const struct config_flag *cg, const char *value,
 			snprintf(why, sizeof(why), "negative duration");
 			break;
 		}
+		if (cg->cg_check != NULL &&
+		    cg->cg_check(&d, why, sizeof(why)) == -1)
+			break;
 		*(int64_t *)base = d;
 		return 0;
 	case CT_PORT:
@@ -285,13 +392,6 @@ config_validate(struct config *cf, char *err, size_t errlen)
 		snprintf(err, errlen, "invalid argument \"%s\" for "
 		    "\"--proxyLogLevel\" flag: not one of trace, debug, info, "
 		    "warning, error, critical, off", cf->cf_proxy_log_level);
-		return -1;
-	}
-	if (strcmp(cf->cf_control_plane_auth_policy, "NONE") != 0 &&
-	    strcmp(cf->cf_control_plane_auth_policy, "MUTUAL_TLS") != 0) {
-		snprintf(err, errlen, "invalid argument \"%s\" for "
-		    "\"--controlPlaneAuthPolicy\" flag: not NONE or "
-		    "MUTUAL_TLS", cf->cf_control_plane_auth_policy);
 		return -1;
 	}
 	if (cf->cf_drain_strategy != NULL &&

@@ -104,6 +104,7 @@ proxy_main(int argc, char **argv)
 	struct status		*status;
 	struct event		*sigev[sizeof(sigs) / sizeof(sigs[0])];
 	struct stat		 st;
+	json_t			*doc;
 	char			 err[1024];
 	int			 code = 1;
 	size_t			 i;
@@ -131,8 +132,32 @@ proxy_main(int argc, char **argv)
 		config_free(&cf);
 		return EXIT_USAGE;
 	}
+	/*
+	 * The status servers' variables (limits, app probes, metrics
+	 * annotations) are read and checked now, so a bad one is a usage
+	 * error too; their ports are bound further down.
+	 */
+	if ((status = status_new(&cf, err, sizeof(err))) == NULL) {
+		log_error("%s", err);
+		config_free(&cf);
+		return EXIT_USAGE;
+	}
+	/*
+	 * Render once before anything is created, bound or written: an input
+	 * that cannot be rendered (a variable, the mesh config, the override
+	 * file) is a usage error now, as it is for "pilot-agent bootstrap",
+	 * rather than a proxy that can never start.
+	 */
+	if ((doc = bootstrap_render(&cf, err, sizeof(err))) == NULL) {
+		log_error("%s", err);
+		status_free(status);
+		config_free(&cf);
+		return EXIT_USAGE;
+	}
 	if (mkdirs(cf.cf_config_path) == -1) {
 		log_warn("creating --configPath %s", cf.cf_config_path);
+		json_decref(doc);
+		status_free(status);
 		config_free(&cf);
 		return 1;
 	}
@@ -150,15 +175,19 @@ proxy_main(int argc, char **argv)
 	if ((pr.pr_relay = relay_new(pr.pr_base, &cf, err, sizeof(err))) ==
 	    NULL) {
 		log_error("xds relay: %s", err);
+		json_decref(doc);
+		status_free(status);
 		event_base_free(pr.pr_base);
 		config_free(&cf);
 		return 1;
 	}
 	pr.pr_sv = supervise_new(pr.pr_base, &cf);
 	/* Health, probes and metrics on the status and Prometheus ports. */
-	if ((status = status_new(pr.pr_base, &cf, pr.pr_sv, pr.pr_relay, err,
-	    sizeof(err))) == NULL) {
+	if (status_listen(status, pr.pr_base, pr.pr_sv, pr.pr_relay, err,
+	    sizeof(err)) == -1) {
 		log_error("status server: %s", err);
+		json_decref(doc);
+		status_free(status);
 		supervise_free(pr.pr_sv);
 		relay_free(pr.pr_relay);
 		event_base_free(pr.pr_base);
@@ -169,7 +198,7 @@ proxy_main(int argc, char **argv)
 		sigev[i] = evsignal_new(pr.pr_base, sigs[i], proxy_signal, &pr);
 		evsignal_add(sigev[i], NULL);
 	}
-	supervise_start(pr.pr_sv);
+	supervise_start(pr.pr_sv, doc);
 	/* A change of the certificates, override or mesh config restarts. */
 	watch = watch_new(pr.pr_base, &cf, pr.pr_sv);
 	/* Children that ended before the SIGCHLD event was in place. */

@@ -75,31 +75,34 @@ metadata_set_string(json_t *md, const char *entry, size_t plen, char *err,
 	return rc;
 }
 
-static int
-metadata_merge_json(json_t *md, const char *entry, char *err, size_t errlen)
+/*
+ * An ISTIO_METAJSON_ value that is not a JSON object is ignored with a
+ * warning naming the variable, as Istio's agent does (its json.Unmarshal
+ * into a map fails): a pod that starts under Istio starts here. "null"
+ * unmarshals into Go's map without an error and adds nothing; so here.
+ */
+static void
+metadata_merge_json(json_t *md, const char *entry)
 {
 	const char	*eq = strchr(entry, '=');
 	json_error_t	 jerr;
 	json_t		*v;
 
 	if (eq == NULL)
-		return 0;
+		return;
 	v = json_loads(eq + 1, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (v == NULL) {
-		snprintf(err, errlen, "invalid %.*s: line %d column %d: %s",
-		    (int)(eq - entry), entry, jerr.line, jerr.column,
-		    jerr.text);
-		return -1;
+		log_warnx("Env variable %.*s [%s] failed json unmarshal: line "
+		    "%d column %d: %s", (int)(eq - entry), entry, eq + 1,
+		    jerr.line, jerr.column, jerr.text);
+		return;
 	}
-	if (!json_is_object(v)) {
-		snprintf(err, errlen, "invalid %.*s: line 1 column 1: not a "
-		    "JSON object", (int)(eq - entry), entry);
-		json_decref(v);
-		return -1;
-	}
-	json_object_update(md, v);
+	if (json_is_object(v))
+		json_object_update(md, v);
+	else if (!json_is_null(v))
+		log_warnx("Env variable %.*s [%s] failed json unmarshal: not "
+		    "a JSON object", (int)(eq - entry), entry, eq + 1);
 	json_decref(v);
-	return 0;
 }
 
 /*
@@ -184,13 +187,8 @@ bootstrap_metadata(const struct config *cf, char *err, size_t errlen)
 	}
 	free(env);
 	env = metadata_env(METAJSON_PREFIX, &n);
-	for (i = 0; i < n; i++) {
-		if (metadata_merge_json(md, env[i], err, errlen) == -1) {
-			free(env);
-			json_decref(md);
-			return NULL;
-		}
-	}
+	for (i = 0; i < n; i++)
+		metadata_merge_json(md, env[i]);
 	free(env);
 
 	for (i = 0; i < (size_t)cf->cf_nips; i++) {

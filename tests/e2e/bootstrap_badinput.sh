@@ -34,6 +34,7 @@ printf '{"defaultConfig": {"concurrency": 2,}}\n' >"$T/mesh-json.json"
 printf 'admin:\n  address: [\n' >"$T/override-syntax.yaml"
 printf '{"admin": {"address": }}\n' >"$T/override-syntax.json"
 printf -- '- 1\n- 2\n' >"$T/override-list.yaml"
+printf 'defaultConfig:\n  discoveryAddress: ""\n' >"$T/mesh-discovery.yaml"
 printf 'a: 1\na: 2\n' >"$T/override-dup.yaml"
 
 bad proxy-config-syntax PROXY_CONFIG "line 1 column" -- \
@@ -50,10 +51,6 @@ bad proxy-config-type "PROXY_CONFIG.drainDuration" "wrong type" -- \
 	'PROXY_CONFIG={"drainDuration":45}' --
 bad proxy-config-metadata "PROXY_CONFIG.proxyMetadata.X" -- \
 	'PROXY_CONFIG={"proxyMetadata":{"X":1}}' --
-bad metajson-syntax ISTIO_METAJSON_LABELS "line 1 column" -- \
-	'ISTIO_METAJSON_LABELS={"app":' --
-bad metajson-not-object ISTIO_METAJSON_X "not a JSON object" -- \
-	'ISTIO_METAJSON_X="text"' --
 bad mesh-syntax "$T/mesh-syntax.yaml" "line 3 column 1" -- -- --meshConfig "$T/mesh-syntax.yaml"
 bad mesh-duration "$T/mesh-duration.yaml: defaultConfig.drainDuration" "10x" -- -- \
 	--meshConfig "$T/mesh-duration.yaml"
@@ -75,6 +72,30 @@ bad flag-duration '"--drainDuration" flag' "5x" -- -- --drainDuration 5x
 bad flag-connect-timeout '"--connectTimeout" flag' -- -- --connectTimeout=1y
 bad zipkin-address '"--zipkinAddress" flag' "host:port" -- -- --zipkinAddress zipkin
 bad output-missing "--output" -- -- --output
+# Values Envoy or Istio's validation refuse, refused here at once rather
+# than passed to a proxy that can never start.
+bad drain-uint32 '"--drainDuration" flag' "Envoy's limit of 4294967295s" -- -- \
+	--drainDuration 4294967296s
+bad drain-fraction '"--drainDuration" flag' "whole seconds" -- -- --drainDuration 1500ms
+bad drain-zero '"--drainDuration" flag' "at least 1s" -- -- --drainDuration 0s
+bad parent-uint32 '"--parentShutdownDuration" flag' "Envoy's limit" -- -- \
+	--parentShutdownDuration 5000000000s
+bad connect-zero '"--connectTimeout" flag' "from 1ms to 30s" -- -- --connectTimeout 0s
+bad connect-long '"--connectTimeout" flag' "from 1ms to 30s" -- -- --connectTimeout 31s
+bad proxy-config-drain-uint32 "PROXY_CONFIG.drainDuration" "Envoy's limit" -- \
+	'PROXY_CONFIG={"drainDuration":"4294967296s"}' --
+bad proxy-config-discovery-empty "PROXY_CONFIG.discoveryAddress" \
+	"discovery address must be set" -- 'PROXY_CONFIG={"discoveryAddress":""}' --
+bad discovery-no-port '"--discoveryAddress" flag' "not host:port" -- -- \
+	--discoveryAddress istiod.istio-system.svc
+bad discovery-bad-port '"--discoveryAddress" flag' "1..65535" -- -- \
+	--discoveryAddress istiod:0
+bad mesh-discovery-empty "mesh-discovery.yaml: defaultConfig.discoveryAddress" \
+	"must be set" -- -- --meshConfig "$T/mesh-discovery.yaml"
+# The culprit is the one named: PROXY_CONFIG's field, not a flag.
+bad proxy-config-auth-policy "PROXY_CONFIG.controlPlaneAuthPolicy" "not NONE or MUTUAL_TLS" -- \
+	'PROXY_CONFIG={"controlPlaneAuthPolicy":"SOMETIMES"}' --
+grep -q -- '--controlPlaneAuthPolicy' "$T/stderr" && fail "PROXY_CONFIG's value blamed on the flag"
 bad utf8-variable "POD_NAME" "UTF-8" -- $'POD_NAME=p\xff' --
 bad utf8-metadata "ISTIO_META_A" "UTF-8" -- $'ISTIO_META_A=\xfe' --
 bad utf8-flag '"--serviceCluster" flag' "UTF-8" -- -- --serviceCluster $'\xc3'
@@ -87,6 +108,19 @@ grep -q 'unknown ProxyConfig field "bogusField"' "$T/stderr" ||
 	fail "no warning for an unknown field: $(cat "$T/stderr")"
 grep -q '"drainDuration": "7s"' "$T/ok.json" || fail "snake_case field not applied"
 grep -q '"bogusField": 1' "$T/ok.json" || fail "unknown field not passed on"
+
+# An ISTIO_METAJSON_ variable that is not a JSON object is ignored with
+# Istio's warning naming it (a pod that starts under Istio starts here);
+# null adds nothing, silently, as Go's json.Unmarshal into a map does.
+for v in 'not json' '[1]' '"text"' '{"app":'; do
+	env -i "${base[@]}" "ISTIO_METAJSON_LABELS=$v" 'ISTIO_METAJSON_OK={"GOOD":"yes"}' \
+		ISTIO_METAJSON_NULL=null "$AGENT" bootstrap --certDir "$T/none" \
+		>"$T/ok.json" 2>"$T/stderr" || fail "METAJSON $v: exit $?: $(cat "$T/stderr")"
+	grep -qF "Env variable ISTIO_METAJSON_LABELS [$v] failed json unmarshal" "$T/stderr" ||
+		fail "METAJSON $v: no warning naming it: $(cat "$T/stderr")"
+	grep -q 'NULL' "$T/stderr" && fail "METAJSON null warned about"
+	grep -q '"GOOD": "yes"' "$T/ok.json" || fail "METAJSON $v: the good variable was lost"
+done
 
 # --output writes the file atomically with mode 0640 and prints nothing.
 env -i "${base[@]}" "$AGENT" bootstrap --certDir "$T/none" --output="$out" \
