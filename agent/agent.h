@@ -194,7 +194,7 @@ struct supervise;
 
 struct supervise *supervise_new(struct event_base *, struct config *);
 void	supervise_free(struct supervise *);
-int	supervise_start(struct supervise *);
+int	supervise_start(struct supervise *, struct json_t *);
 void	supervise_restart(struct supervise *, const char *, int);
 void	supervise_drain(struct supervise *);
 void	supervise_shutdown(struct supervise *, int);

@@ -10,10 +10,24 @@
  * only briefly. Triggers that arrive while the newest epoch is starting are
  * coalesced into one restart.
  *
- * The newest epoch failing (exit non-zero or by a signal) kills every other
- * epoch and schedules a cold start at epoch 0 after an exponential backoff;
- * the budget of tries refills once a start has stayed LIVE for
- * --restartStableDuration. An older epoch exiting is normal.
+ * The newest epoch failing (exit non-zero or by a signal) after it went LIVE
+ * kills every other epoch and schedules a cold start at epoch 0 after an
+ * exponential backoff; the budget of tries refills once a start has stayed
+ * LIVE for --restartStableDuration. An older epoch exiting is normal.
+ *
+ * A LIVE epoch is never given up for one that has not gone LIVE. A hot
+ * restart's new epoch that exits before it is LIVE, or is not LIVE within
+ * SUPERVISE_LIVE_WAIT (a control plane that is down cannot configure it), has
+ * failed alone: it is killed, the LIVE epoch keeps serving, and the hot
+ * restart is tried again after a backoff of its own, at the epoch number
+ * after the LIVE one (the failed epoch cannot be anyone's parent), with the
+ * triggers that arrived meanwhile coalesced into it. It never gives up while
+ * an epoch serves. A cold start that is not LIVE yet has nothing to protect
+ * and no deadline: restarts wait for it, as Istio's agent waits for istiod.
+ *
+ * Each epoch runs in a process group of its own (spawn.c): signals go to the
+ * whole group, and whatever the proxy left in it is killed when it exits, so
+ * a wrapper's background children never outlive their epoch.
  *
  * Shutdown: drain the listeners through the admin API, wait, SIGTERM every
  * epoch, SIGKILL after a grace period; exit 0 when the proxy ended because the
@@ -88,6 +102,9 @@ struct epoch {
 	int64_t			 ep_live_at;
 	time_t			 ep_wall_started;
 	int			 ep_signalled;	/* the agent sent a signal */
+	int			 ep_hot;	/* started while another was LIVE */
+	enum restart_reason	 ep_reason;	/* why it was started */
+	int			 ep_timed_out;	/* killed: not LIVE in time */
 };
 TAILQ_HEAD(epochs, epoch);
 
@@ -102,7 +119,6 @@ struct supervise {
 
 	int			 sv_pending;	/* a coalesced restart */
 	enum restart_reason	 sv_pending_reason;
-	int64_t			 sv_pending_since;
 
 	struct event		*sv_poll_ev;
 	struct admin_request	*sv_poll_req;
@@ -110,12 +126,19 @@ struct supervise {
 	struct event		*sv_stable_ev;
 	struct event		*sv_drain_ev;
 	struct event		*sv_kill_ev;
+	struct event		*sv_retry_ev;	/* a failed hot restart's */
 	struct admin_request	*sv_drain_req;
 	struct admin_request	*sv_cx_req;
 
 	int			 sv_tries;	/* failed starts in a row */
 	int64_t			 sv_backoff_delay;
 	int64_t			 sv_backoff_until;
+	int			 sv_hot_tries;	/* failed hot restarts in a row */
+	int64_t			 sv_retry_delay;
+	int64_t			 sv_retry_until;
+	enum restart_reason	 sv_retry_reason;
+	unsigned long		 sv_hot_failures;
+	char			 sv_hot_failure[256];
 	int			 sv_drain_timed; /* drain ends by itself */
 	int			 sv_exit_code;
 	int			 sv_exit_set;
@@ -137,6 +160,8 @@ static void	supervise_start_epoch(struct supervise *, int,
 		    enum restart_reason, json_t *);
 static void	supervise_poll(evutil_socket_t, short, void *);
 static void	supervise_stop(struct supervise *);
+static void	supervise_hot_failed(struct supervise *, const char *,
+		    enum restart_reason);
 static void	supervise_finish(struct supervise *);
 
 static int64_t
@@ -195,12 +220,31 @@ supervise_alive(struct supervise *sv)
 	return n;
 }
 
+/*
+ * Signals the epoch's process group: spawn made the proxy its leader, so
+ * this reaches whatever a wrapper around the proxy started too.
+ */
 static void
 epoch_signal(struct epoch *ep, int sig)
 {
 	ep->ep_signalled = 1;
-	if (kill(ep->ep_pid, sig) == -1 && errno != ESRCH)
+	if (kill(-ep->ep_pid, sig) == -1 && errno != ESRCH)
 		log_warn("epoch %d: kill %d", ep->ep_num, sig);
+}
+
+/*
+ * One backoff step: the initial interval doubled per earlier try, capped.
+ * Both the cold-start backoff and the hot-restart retry use it.
+ */
+static int64_t
+supervise_backoff_step(struct supervise *sv, int tries)
+{
+	int64_t	delay = sv->sv_cf->cf_restart_initial_interval;
+	int	i;
+
+	for (i = 0; i < tries && delay < SUPERVISE_MAX_BACKOFF; i++)
+		delay *= 2;
+	return delay > SUPERVISE_MAX_BACKOFF ? SUPERVISE_MAX_BACKOFF : delay;
 }
 
 struct supervise *
@@ -244,6 +288,8 @@ supervise_free(struct supervise *sv)
 		event_free(sv->sv_drain_ev);
 	if (sv->sv_kill_ev != NULL)
 		event_free(sv->sv_kill_ev);
+	if (sv->sv_retry_ev != NULL)
+		event_free(sv->sv_retry_ev);
 	json_decref(sv->sv_rendered);
 	if (sv->sv_own != NULL) {
 		config_free(sv->sv_own);
@@ -411,12 +457,14 @@ supervise_failed(struct supervise *sv, const char *why, int code)
 {
 	struct timeval	tv;
 	char		when[32];
-	int		i;
 
 	snprintf(sv->sv_last_failure, sizeof(sv->sv_last_failure), "%s", why);
 	sv->sv_fail_code = code;
 	supervise_kill_others(sv, NULL);
 	sv->sv_pending = 0;
+	sv->sv_hot_tries = 0;
+	if (sv->sv_retry_ev != NULL)
+		event_del(sv->sv_retry_ev);
 	if (sv->sv_stable_ev != NULL)
 		event_del(sv->sv_stable_ev);
 	if (sv->sv_tries >= sv->sv_cf->cf_restart_max_retries) {
@@ -430,12 +478,7 @@ supervise_failed(struct supervise *sv, const char *why, int code)
 			supervise_finish(sv);
 		return;
 	}
-	sv->sv_backoff_delay = sv->sv_cf->cf_restart_initial_interval;
-	for (i = 0; i < sv->sv_tries &&
-	    sv->sv_backoff_delay < SUPERVISE_MAX_BACKOFF; i++)
-		sv->sv_backoff_delay *= 2;
-	if (sv->sv_backoff_delay > SUPERVISE_MAX_BACKOFF)
-		sv->sv_backoff_delay = SUPERVISE_MAX_BACKOFF;
+	sv->sv_backoff_delay = supervise_backoff_step(sv, sv->sv_tries);
 	sv->sv_tries++;
 	sv->sv_backoff_until = now_ns() + sv->sv_backoff_delay;
 	duration_format(sv->sv_backoff_delay, when, sizeof(when));
@@ -447,6 +490,70 @@ supervise_failed(struct supervise *sv, const char *why, int code)
 		    supervise_backoff_fire, sv);
 	tv = ns_tv(sv->sv_backoff_delay);
 	event_add(sv->sv_backoff_ev, &tv);
+}
+
+/*
+ * The next try of a hot restart that failed: the epoch after the LIVE one,
+ * for the triggers that arrived meanwhile or else the failed one's reason.
+ */
+static void
+supervise_retry_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct supervise	*sv = arg;
+	struct epoch		*ep;
+	enum restart_reason	 why;
+	int			 live;
+
+	(void)fd;
+	(void)what;
+	ep = supervise_newest(sv);
+	live = supervise_live_epoch(sv);
+	if (sv->sv_state != SV_RUNNING || ep == NULL ||
+	    ep->ep_state != EPOCH_LIVE)
+		return;
+	why = sv->sv_pending ? sv->sv_pending_reason : sv->sv_retry_reason;
+	sv->sv_pending = 0;
+	log_info("hot restart: trying again with epoch %d (attempt %d)",
+	    live + 1, sv->sv_hot_tries + 1);
+	supervise_start_epoch(sv, live + 1, why, NULL);
+}
+
+/*
+ * A hot restart failed before its epoch went LIVE (it exited, hung, or
+ * could not be started): the LIVE epoch keeps serving and the restart is
+ * tried again after a backoff, for as long as it fails.
+ */
+static void
+supervise_hot_failed(struct supervise *sv, const char *why,
+    enum restart_reason reason)
+{
+	struct timeval	tv;
+	char		when[32];
+	int		live = supervise_live_epoch(sv);
+
+	snprintf(sv->sv_hot_failure, sizeof(sv->sv_hot_failure), "%s", why);
+	sv->sv_hot_failures++;
+	sv->sv_retry_delay = supervise_backoff_step(sv, sv->sv_hot_tries);
+	sv->sv_hot_tries++;
+	sv->sv_retry_until = now_ns() + sv->sv_retry_delay;
+	sv->sv_retry_reason = reason;
+	sv->sv_next = live + 1;
+	duration_format(sv->sv_retry_delay, when, sizeof(when));
+	log_warnx("hot restart failed: %s; epoch %d keeps serving; trying "
+	    "again in %s (attempt %d)", why, live, when, sv->sv_hot_tries);
+	if (sv->sv_retry_ev == NULL)
+		sv->sv_retry_ev = evtimer_new(sv->sv_base,
+		    supervise_retry_fire, sv);
+	tv = ns_tv(sv->sv_retry_delay);
+	event_add(sv->sv_retry_ev, &tv);
+}
+
+/* Whether a failed hot restart waits for its next try. */
+static int
+supervise_retrying(struct supervise *sv)
+{
+	return sv->sv_retry_ev != NULL &&
+	    event_pending(sv->sv_retry_ev, EV_TIMEOUT, NULL);
 }
 
 static void
@@ -478,7 +585,7 @@ supervise_start_epoch(struct supervise *sv, int n, enum restart_reason why,
 {
 	struct config	*cf = sv->sv_cf;
 	struct epoch	*ep, *old, *next;
-	char		 err[512], **argv, *path = NULL;
+	char		 err[512], why_failed[600], **argv, *path = NULL;
 	pid_t		 pid;
 
 	/* At most three processes: the newest may only have one elder. */
@@ -512,6 +619,8 @@ supervise_start_epoch(struct supervise *sv, int n, enum restart_reason why,
 	ep->ep_path = path;
 	ep->ep_started = now_ns();
 	ep->ep_wall_started = time(NULL);
+	ep->ep_hot = supervise_live_epoch(sv) >= 0;
+	ep->ep_reason = why;
 	TAILQ_INSERT_TAIL(&sv->sv_epochs, ep, ep_entry);
 	sv->sv_next = n + 1;
 	if (n > 0 || why == RESTART_FAILURE)
@@ -529,6 +638,12 @@ supervise_start_epoch(struct supervise *sv, int n, enum restart_reason why,
 failed:
 	json_decref(doc);
 	free(path);
+	if (n > 0 && supervise_live_epoch(sv) >= 0) {
+		snprintf(why_failed, sizeof(why_failed), "epoch %d not "
+		    "started: %s", n, err);
+		supervise_hot_failed(sv, why_failed, why);
+		return;
+	}
 	if (n > 0 && !TAILQ_EMPTY(&sv->sv_epochs)) {
 		log_error("epoch %d: not started: %s; epoch %d keeps serving",
 		    n, err, supervise_newest(sv)->ep_num);
@@ -538,11 +653,12 @@ failed:
 	supervise_failed(sv, err, 1);
 }
 
+/* Starts epoch 0 from doc, the bootstrap main rendered (a reference this takes). */
 int
-supervise_start(struct supervise *sv)
+supervise_start(struct supervise *sv, json_t *doc)
 {
 	supervise_set_state(sv, SV_RUNNING);
-	supervise_start_epoch(sv, 0, RESTART_SIGHUP, NULL);
+	supervise_start_epoch(sv, 0, RESTART_SIGHUP, doc);
 	return sv->sv_state == SV_DONE ? -1 : 0;
 }
 
@@ -554,6 +670,7 @@ supervise_went_live(struct supervise *sv, struct epoch *ep)
 
 	ep->ep_live_at = now_ns();
 	epoch_set_state(ep, EPOCH_LIVE);
+	sv->sv_hot_tries = 0;
 	if (sv->sv_startup == 0)
 		sv->sv_startup = ep->ep_live_at - sv->sv_created;
 	TAILQ_FOREACH(old, &sv->sv_epochs, ep_entry) {
@@ -607,20 +724,18 @@ supervise_poll(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (ep == NULL || ep->ep_state != EPOCH_STARTING ||
-	    sv->sv_state != SV_RUNNING)
+	    sv->sv_state != SV_RUNNING || ep->ep_timed_out)
 		return;
 	/*
-	 * A restart has waited long enough for a start that does not reach
-	 * LIVE: go ahead. If that epoch is still initializing, the new one
-	 * fails, which is a failure of the newest epoch like any other.
+	 * A hot restart that does not reach LIVE in time has failed; the
+	 * epoch it would replace keeps serving (its exit, once reaped, is
+	 * handled by supervise_hot_failed). A cold start has no deadline.
 	 */
-	if (sv->sv_pending &&
-	    now_ns() - sv->sv_pending_since > SUPERVISE_LIVE_WAIT) {
-		log_warnx("epoch %d: not LIVE after %llds; restarting anyway",
+	if (ep->ep_hot && now_ns() - ep->ep_started > SUPERVISE_LIVE_WAIT) {
+		log_warnx("epoch %d: not LIVE after %llds; stopping it",
 		    ep->ep_num, (long long)(SUPERVISE_LIVE_WAIT / NSEC));
-		sv->sv_pending = 0;
-		supervise_start_epoch(sv, sv->sv_next, sv->sv_pending_reason,
-		    NULL);
+		ep->ep_timed_out = 1;
+		epoch_signal(ep, SIGKILL);
 		return;
 	}
 	if (sv->sv_poll_req == NULL)
@@ -690,13 +805,22 @@ supervise_restart(struct supervise *sv, const char *reason, int force)
 		event_active(sv->sv_backoff_ev, EV_TIMEOUT, 0);
 		return;
 	}
+	if (supervise_retrying(sv)) {
+		/* Coalesced into the retry, which renders again. */
+		json_decref(doc);
+		if (!sv->sv_pending)
+			sv->sv_pending_reason = why;
+		sv->sv_pending = 1;
+		log_info("restart (%s) pending: a failed hot restart is tried "
+		    "again in %lldms", reason, (long long)((sv->sv_retry_until -
+		    now_ns()) / MSEC));
+		return;
+	}
 	if (ep->ep_state != EPOCH_LIVE) {
 		/* The restart renders again when it happens. */
 		json_decref(doc);
-		if (!sv->sv_pending) {
-			sv->sv_pending_since = now_ns();
+		if (!sv->sv_pending)
 			sv->sv_pending_reason = why;
-		}
 		sv->sv_pending = 1;
 		log_info("restart (%s) pending: epoch %d is not LIVE yet",
 		    reason, ep->ep_num);
@@ -734,6 +858,8 @@ supervise_stop(struct supervise *sv)
 	sv->sv_cx_req = NULL;
 	if (sv->sv_backoff_ev != NULL)
 		event_del(sv->sv_backoff_ev);
+	if (sv->sv_retry_ev != NULL)
+		event_del(sv->sv_retry_ev);
 	supervise_set_state(sv, SV_STOPPING);
 	if (TAILQ_EMPTY(&sv->sv_epochs)) {
 		supervise_finish(sv);
@@ -751,10 +877,33 @@ supervise_stop(struct supervise *sv)
 	event_add(sv->sv_kill_ev, &tv);
 }
 
+/*
+ * The agent is about to exit: reap what the epochs' process groups left
+ * (they were killed as each epoch ended), so that nothing outlives the
+ * agent as a zombie of whoever inherits it. Bounded: a child that is not
+ * ours to kill (a grandchild that left its group) is not waited for long.
+ */
+static void
+supervise_reap_leftovers(void)
+{
+	struct timespec	 ts = { 0, 10 * MSEC };
+	pid_t		 pid;
+	int		 i, status;
+
+	for (i = 0; i < 50; i++) {
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			log_debug("reaped pid %d", (int)pid);
+		if (pid == -1 && errno == ECHILD)
+			return;
+		nanosleep(&ts, NULL);
+	}
+}
+
 static void
 supervise_finish(struct supervise *sv)
 {
 	supervise_set_state(sv, SV_DONE);
+	supervise_reap_leftovers();
 	admin_cancel(sv->sv_poll_req);
 	admin_cancel(sv->sv_drain_req);
 	admin_cancel(sv->sv_cx_req);
@@ -768,6 +917,8 @@ supervise_finish(struct supervise *sv)
 		event_del(sv->sv_backoff_ev);
 	if (sv->sv_drain_ev != NULL)
 		event_del(sv->sv_drain_ev);
+	if (sv->sv_retry_ev != NULL)
+		event_del(sv->sv_retry_ev);
 	event_base_loopexit(sv->sv_base, NULL);
 }
 
@@ -888,6 +1039,8 @@ supervise_enter_drain(struct supervise *sv, int timed)
 	event_del(sv->sv_poll_ev);
 	if (sv->sv_backoff_ev != NULL)
 		event_del(sv->sv_backoff_ev);
+	if (sv->sv_retry_ev != NULL)
+		event_del(sv->sv_retry_ev);
 	sv->sv_pending = 0;
 	supervise_set_state(sv, SV_DRAINING);
 	sv->sv_drain_timed = timed;
@@ -968,7 +1121,7 @@ supervise_signal(struct supervise *sv, int sig)
 
 	TAILQ_FOREACH(ep, &sv->sv_epochs, ep_entry) {
 		log_info("epoch %d: forwarding signal %d", ep->ep_num, sig);
-		if (kill(ep->ep_pid, sig) == -1 && errno != ESRCH)
+		if (kill(-ep->ep_pid, sig) == -1 && errno != ESRCH)
 			log_warn("epoch %d: kill %d", ep->ep_num, sig);
 	}
 }
@@ -987,6 +1140,13 @@ supervise_exited(struct supervise *sv, struct epoch *ep, int status)
 		snprintf(name, sizeof(name), "signal");
 	supervise_count_exit(sv, name);
 	TAILQ_REMOVE(&sv->sv_epochs, ep, ep_entry);
+	/*
+	 * Nothing of an epoch outlives it. The group's id stays reserved
+	 * while any member lives, so this cannot reach a stranger's group.
+	 */
+	if (kill(-ep->ep_pid, SIGKILL) == 0)
+		log_info("epoch %d: killed what was left in its process group",
+		    ep->ep_num);
 	if (unlink(ep->ep_path) == -1 && errno != ENOENT)
 		log_warn("removing %s", ep->ep_path);
 	if (clean || ep->ep_signalled)
@@ -1002,6 +1162,19 @@ supervise_exited(struct supervise *sv, struct epoch *ep, int status)
 		if (!newest) {
 			if (!clean && !ep->ep_signalled)
 				sv->sv_abnormal_drained++;
+			break;
+		}
+		if (ep->ep_live_at == 0 && supervise_live_epoch(sv) >= 0) {
+			if (ep->ep_timed_out)
+				snprintf(why, sizeof(why), "epoch %d (pid %d) "
+				    "not LIVE after %llds", ep->ep_num,
+				    (int)ep->ep_pid,
+				    (long long)(SUPERVISE_LIVE_WAIT / NSEC));
+			else
+				snprintf(why, sizeof(why), "epoch %d (pid %d) "
+				    "%s before it went LIVE", ep->ep_num,
+				    (int)ep->ep_pid, how);
+			supervise_hot_failed(sv, why, ep->ep_reason);
 			break;
 		}
 		if (clean && !ep->ep_signalled) {
@@ -1184,7 +1357,7 @@ iso_time(time_t t, char *buf, size_t len)
 json_t *
 supervise_json(struct supervise *sv)
 {
-	json_t		*o, *list, *restarts, *e;
+	json_t		*o, *list, *restarts, *e, *hot;
 	struct epoch	*ep;
 	char		 when[32];
 	int		 i;
@@ -1206,9 +1379,15 @@ supervise_json(struct supervise *sv)
 	for (i = 0; i < RESTART_NREASONS; i++)
 		json_object_set_new(restarts, restart_reason_names[i],
 		    json_integer((json_int_t)sv->sv_restarts[i]));
+	left = supervise_retrying(sv) ? sv->sv_retry_until - now_ns() : 0;
+	hot = json_pack("{s:i, s:I, s:I, s:s, s:I}", "attempt",
+	    sv->sv_hot_tries, "delay_ms", (json_int_t)(sv->sv_retry_delay /
+	    MSEC), "next_try_in_ms", (json_int_t)(left > 0 ? left / MSEC : 0),
+	    "last_failure", sv->sv_hot_failure, "failures",
+	    (json_int_t)sv->sv_hot_failures);
 	left = sv->sv_state == SV_BACKOFF ? sv->sv_backoff_until - now_ns() : 0;
 	o = json_pack("{s:s, s:o, s:i, s:i, s:o, s:{s:i, s:i, s:I, s:I}, "
-	    "s:s, s:b}",
+	    "s:s, s:b, s:o}",
 	    "state", sv_state_names[sv->sv_state],
 	    "epochs", list,
 	    "live_epoch", supervise_live_epoch(sv),
@@ -1219,7 +1398,8 @@ supervise_json(struct supervise *sv)
 	    (json_int_t)(sv->sv_backoff_delay / MSEC), "next_try_in_ms",
 	    (json_int_t)(left > 0 ? left / MSEC : 0),
 	    "last_failure", sv->sv_last_failure,
-	    "restart_pending", sv->sv_pending);
+	    "restart_pending", sv->sv_pending,
+	    "hot_restart_retry", hot);
 	return o;
 }
 
@@ -1265,6 +1445,13 @@ supervise_metrics(struct supervise *sv, struct evbuffer *out)
 	    "# TYPE istio_agent_proxy_abnormal_drained_exits_total counter\n"
 	    "istio_agent_proxy_abnormal_drained_exits_total %lu\n",
 	    sv->sv_abnormal_drained);
+	evbuffer_add_printf(out,
+	    "# HELP istio_agent_proxy_hot_restart_failures_total Hot restarts "
+	    "whose new epoch failed before it went LIVE (the LIVE epoch kept "
+	    "serving).\n"
+	    "# TYPE istio_agent_proxy_hot_restart_failures_total counter\n"
+	    "istio_agent_proxy_hot_restart_failures_total %lu\n",
+	    sv->sv_hot_failures);
 	evbuffer_add_printf(out,
 	    "# HELP istio_agent_proxy_backoff_attempt Failed starts in a row "
 	    "(0 when healthy).\n"
