@@ -49,5 +49,19 @@ if [ "$(http_code "http://127.0.0.1:$STATUS_PORT/debug/syncz")" = 200 ]; then
 	curl -s "http://127.0.0.1:$STATUS_PORT/debug/syncz" | grep -q "rejected resource reject-l2" ||
 		fail "/debug/syncz lacks the NACK"
 fi
+
+note "a name chosen by the control plane cannot forge a log line"
+forged=$'reject-x\n2000-01-01T00:00:00.000000Z\tinfo\tforged'
+xds_resources c1 c2 c3 -- l1 "$forged"
+kill -HUP "$XS_PID"
+wait_until 10 log_has "NACK $LDS version \"v1\" nonce \"[0-9]*\": rejected resource reject-x" ||
+	fail "the relay did not record the second NACK: $(grep NACK "$T/agent.log")"
+# The proxy's own log shares the stream and is not the agent's to escape
+# (Envoy writes names as they are): a forged line may only follow one of
+# the proxy's lines.
+awk '/^2000-01-01T00:00:00/ && prev !~ /^\[Envoy/ { bad = 1 } { prev = $0 } END { exit !bad }' \
+	"$T/agent.log" && fail "a forged line reached the agent's log"
+grep "rejected resource reject-x" "$T/agent.log" | grep -q 'forged' ||
+	fail "the name was lost instead of escaped"
 [ "$(proxy_stat '^control_plane.stream_resets$')" = 0 ] || fail "the proxy's stream was reset"
 echo PASS
