@@ -97,8 +97,7 @@ admin_request(struct event_base *base, int port, const char *method,
 	    (unsigned short)port);
 	if (ar->ar_conn == NULL)
 		fatalx("evhttp_connection_base_new");
-	tv.tv_sec = (time_t)(timeout_ns / 1000000000LL);
-	tv.tv_usec = (suseconds_t)(timeout_ns % 1000000000LL / 1000);
+	tv = clock_tv(timeout_ns);
 	evhttp_connection_set_timeout_tv(ar->ar_conn, &tv);
 	evhttp_connection_set_retries(ar->ar_conn, 0);
 	ar->ar_free_ev = evtimer_new(base, admin_free_cb, ar);

@@ -54,6 +54,16 @@ char	*xstrdup(const char *);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 
+/* clock.c: the monotonic clock, timevals, the one backoff. */
+#define CLOCK_SEC	1000000000LL	/* nanoseconds */
+#define CLOCK_MSEC	1000000LL
+
+struct timeval;
+int64_t	 clock_now_ns(void);
+struct timeval clock_tv(int64_t);
+int64_t	 clock_backoff(int64_t, int, int64_t);
+int64_t	 clock_jitter(int64_t);
+
 /* file.c: regular files only, opened without blocking. */
 int	 file_open_regular(const char *, char *, size_t);
 char	*file_read(const char *, size_t, size_t *, char *, size_t);

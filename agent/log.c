@@ -319,20 +319,20 @@ static int
 log_event_flood(const char *msg)
 {
 	static const char	 prefix[] = "Error from accept() call";
-	static time_t		 last;
+	static int64_t		 last;
 	static int		 seen;
 	static unsigned long	 held;
-	struct timespec		 now;
+	int64_t			 now;
 
 	if (strncmp(msg, prefix, sizeof(prefix) - 1) != 0)
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (seen && now.tv_sec - last < 10) {
+	now = clock_now_ns();
+	if (seen && now - last < 10 * CLOCK_SEC) {
 		held++;
 		return 1;
 	}
 	seen = 1;
-	last = now.tv_sec;
+	last = now;
 	if (held > 0)
 		log_warnx("libevent: %lu more \"%s\" messages held back in the "
 		    "last 10s", held, prefix);

@@ -433,22 +433,6 @@ relay_stream_up_sent(struct relay_stream *st)
 	relay_stream_pump_up(st);
 }
 
-/* The jittered exponential backoff: half fixed, half random. */
-static int64_t
-relay_backoff_ms(const struct config *cf, int attempt)
-{
-	int64_t	 d = cf->cf_xds_reconnect_initial / 1000000;
-	int64_t	 max = cf->cf_xds_reconnect_max / 1000000;
-
-	while (attempt-- > 0 && d < max)
-		d *= 2;
-	if (d > max)
-		d = max;
-	if (d < 1)
-		d = 1;
-	return d / 2 + (int64_t)(random() % (d / 2 + 1));
-}
-
 void
 relay_stream_up_ended(struct relay_stream *st, grpc_status_code code,
     const char *details)
@@ -498,13 +482,13 @@ relay_stream_up_ended(struct relay_stream *st, grpc_status_code code,
 		    GRPC_STATUS_UNAVAILABLE, msg);
 		return;
 	}
-	ms = relay_backoff_ms(rl->rl_cf, st->st_attempt++);
+	ms = clock_jitter(clock_backoff(rl->rl_cf->cf_xds_reconnect_initial,
+	    st->st_attempt++, rl->rl_cf->cf_xds_reconnect_max)) / CLOCK_MSEC;
 	relay_stream_set_state(st, RELAY_UP_BACKOFF);
 	log_warnx("xds stream %llu (sotw): %s; reconnecting in %lldms "
 	    "(attempt %d), the proxy's stream stays open",
 	    (unsigned long long)st->st_id, msg, (long long)ms, st->st_attempt);
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
+	tv = clock_tv(ms * CLOCK_MSEC);
 	evtimer_add(st->st_timer, &tv);
 	/* Reading may have paused on the full queue just emptied. */
 	relay_stream_recv(st);

@@ -164,25 +164,6 @@ static void	supervise_hot_failed(struct supervise *, const char *,
 		    enum restart_reason);
 static void	supervise_finish(struct supervise *);
 
-static int64_t
-now_ns(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NSEC + ts.tv_nsec;
-}
-
-static struct timeval
-ns_tv(int64_t ns)
-{
-	struct timeval	tv;
-
-	tv.tv_sec = (time_t)(ns / NSEC);
-	tv.tv_usec = (suseconds_t)(ns % NSEC / 1000);
-	return tv;
-}
-
 static void
 supervise_set_state(struct supervise *sv, enum sv_state state)
 {
@@ -232,21 +213,6 @@ epoch_signal(struct epoch *ep, int sig)
 		log_warn("epoch %d: kill %d", ep->ep_num, sig);
 }
 
-/*
- * One backoff step: the initial interval doubled per earlier try, capped.
- * Both the cold-start backoff and the hot-restart retry use it.
- */
-static int64_t
-supervise_backoff_step(struct supervise *sv, int tries)
-{
-	int64_t	delay = sv->sv_cf->cf_restart_initial_interval;
-	int	i;
-
-	for (i = 0; i < tries && delay < SUPERVISE_MAX_BACKOFF; i++)
-		delay *= 2;
-	return delay > SUPERVISE_MAX_BACKOFF ? SUPERVISE_MAX_BACKOFF : delay;
-}
-
 struct supervise *
 supervise_new(struct event_base *base, struct config *cf)
 {
@@ -257,7 +223,7 @@ supervise_new(struct event_base *base, struct config *cf)
 	sv->sv_cf = cf;
 	sv->sv_state = SV_IDLE;
 	TAILQ_INIT(&sv->sv_epochs);
-	sv->sv_created = now_ns();
+	sv->sv_created = clock_now_ns();
 	/* Armed only while the newest epoch is starting. */
 	sv->sv_poll_ev = evtimer_new(base, supervise_poll, sv);
 	return sv;
@@ -439,7 +405,7 @@ supervise_backoff_fire(evutil_socket_t fd, short what, void *arg)
 		return;
 	/* The killed epochs must be gone before epoch 0 takes their ports. */
 	if (!TAILQ_EMPTY(&sv->sv_epochs)) {
-		struct timeval tv = ns_tv(10 * MSEC);
+		struct timeval tv = clock_tv(10 * MSEC);
 
 		event_add(sv->sv_backoff_ev, &tv);
 		return;
@@ -478,9 +444,11 @@ supervise_failed(struct supervise *sv, const char *why, int code)
 			supervise_finish(sv);
 		return;
 	}
-	sv->sv_backoff_delay = supervise_backoff_step(sv, sv->sv_tries);
+	sv->sv_backoff_delay = clock_backoff(
+	    sv->sv_cf->cf_restart_initial_interval, sv->sv_tries,
+	    SUPERVISE_MAX_BACKOFF);
 	sv->sv_tries++;
-	sv->sv_backoff_until = now_ns() + sv->sv_backoff_delay;
+	sv->sv_backoff_until = clock_now_ns() + sv->sv_backoff_delay;
 	duration_format(sv->sv_backoff_delay, when, sizeof(when));
 	log_warnx("proxy failed: %s; cold start in %s (attempt %d of %d)",
 	    why, when, sv->sv_tries, sv->sv_cf->cf_restart_max_retries);
@@ -488,7 +456,7 @@ supervise_failed(struct supervise *sv, const char *why, int code)
 	if (sv->sv_backoff_ev == NULL)
 		sv->sv_backoff_ev = evtimer_new(sv->sv_base,
 		    supervise_backoff_fire, sv);
-	tv = ns_tv(sv->sv_backoff_delay);
+	tv = clock_tv(sv->sv_backoff_delay);
 	event_add(sv->sv_backoff_ev, &tv);
 }
 
@@ -533,9 +501,11 @@ supervise_hot_failed(struct supervise *sv, const char *why,
 
 	snprintf(sv->sv_hot_failure, sizeof(sv->sv_hot_failure), "%s", why);
 	sv->sv_hot_failures++;
-	sv->sv_retry_delay = supervise_backoff_step(sv, sv->sv_hot_tries);
+	sv->sv_retry_delay = clock_backoff(
+	    sv->sv_cf->cf_restart_initial_interval, sv->sv_hot_tries,
+	    SUPERVISE_MAX_BACKOFF);
 	sv->sv_hot_tries++;
-	sv->sv_retry_until = now_ns() + sv->sv_retry_delay;
+	sv->sv_retry_until = clock_now_ns() + sv->sv_retry_delay;
 	sv->sv_retry_reason = reason;
 	sv->sv_next = live + 1;
 	duration_format(sv->sv_retry_delay, when, sizeof(when));
@@ -544,7 +514,7 @@ supervise_hot_failed(struct supervise *sv, const char *why,
 	if (sv->sv_retry_ev == NULL)
 		sv->sv_retry_ev = evtimer_new(sv->sv_base,
 		    supervise_retry_fire, sv);
-	tv = ns_tv(sv->sv_retry_delay);
+	tv = clock_tv(sv->sv_retry_delay);
 	event_add(sv->sv_retry_ev, &tv);
 }
 
@@ -617,7 +587,7 @@ supervise_start_epoch(struct supervise *sv, int n, enum restart_reason why,
 	ep->ep_pid = pid;
 	ep->ep_state = EPOCH_STARTING;
 	ep->ep_path = path;
-	ep->ep_started = now_ns();
+	ep->ep_started = clock_now_ns();
 	ep->ep_wall_started = time(NULL);
 	ep->ep_hot = supervise_live_epoch(sv) >= 0;
 	ep->ep_reason = why;
@@ -629,7 +599,7 @@ supervise_start_epoch(struct supervise *sv, int n, enum restart_reason why,
 	    n == 0 ? (why == RESTART_FAILURE ? "cold start after failure" :
 	    "cold start") : restart_reason_names[why]);
 	if (!event_pending(sv->sv_poll_ev, EV_TIMEOUT, NULL)) {
-		struct timeval tv = ns_tv(SUPERVISE_POLL);
+		struct timeval tv = clock_tv(SUPERVISE_POLL);
 
 		event_add(sv->sv_poll_ev, &tv);
 	}
@@ -668,7 +638,7 @@ supervise_went_live(struct supervise *sv, struct epoch *ep)
 	struct epoch	*old;
 	struct timeval	 tv;
 
-	ep->ep_live_at = now_ns();
+	ep->ep_live_at = clock_now_ns();
 	epoch_set_state(ep, EPOCH_LIVE);
 	sv->sv_hot_tries = 0;
 	if (sv->sv_startup == 0)
@@ -680,7 +650,7 @@ supervise_went_live(struct supervise *sv, struct epoch *ep)
 	if (sv->sv_stable_ev == NULL)
 		sv->sv_stable_ev = evtimer_new(sv->sv_base, supervise_stable,
 		    sv);
-	tv = ns_tv(sv->sv_cf->cf_restart_stable_duration);
+	tv = clock_tv(sv->sv_cf->cf_restart_stable_duration);
 	event_add(sv->sv_stable_ev, &tv);
 	if (sv->sv_pending && sv->sv_state == SV_RUNNING) {
 		sv->sv_pending = 0;
@@ -731,7 +701,7 @@ supervise_poll(evutil_socket_t fd, short what, void *arg)
 	 * epoch it would replace keeps serving (its exit, once reaped, is
 	 * handled by supervise_hot_failed). A cold start has no deadline.
 	 */
-	if (ep->ep_hot && now_ns() - ep->ep_started > SUPERVISE_LIVE_WAIT) {
+	if (ep->ep_hot && clock_now_ns() - ep->ep_started > SUPERVISE_LIVE_WAIT) {
 		log_warnx("epoch %d: not LIVE after %llds; stopping it",
 		    ep->ep_num, (long long)(SUPERVISE_LIVE_WAIT / NSEC));
 		ep->ep_timed_out = 1;
@@ -742,7 +712,7 @@ supervise_poll(evutil_socket_t fd, short what, void *arg)
 		sv->sv_poll_req = admin_request(sv->sv_base,
 		    sv->sv_cf->cf_proxy_admin_port, "GET", "/server_info",
 		    SUPERVISE_ADMIN_TIMEOUT, supervise_poll_done, sv);
-	tv = ns_tv(SUPERVISE_POLL);
+	tv = clock_tv(SUPERVISE_POLL);
 	event_add(sv->sv_poll_ev, &tv);
 }
 
@@ -813,7 +783,7 @@ supervise_restart(struct supervise *sv, const char *reason, int force)
 		sv->sv_pending = 1;
 		log_info("restart (%s) pending: a failed hot restart is tried "
 		    "again in %lldms", reason, (long long)((sv->sv_retry_until -
-		    now_ns()) / MSEC));
+		    clock_now_ns()) / MSEC));
 		return;
 	}
 	if (ep->ep_state != EPOCH_LIVE) {
@@ -873,7 +843,7 @@ supervise_stop(struct supervise *sv)
 	if (sv->sv_kill_ev == NULL)
 		sv->sv_kill_ev = evtimer_new(sv->sv_base, supervise_kill_fire,
 		    sv);
-	tv = ns_tv(SUPERVISE_KILL_GRACE);
+	tv = clock_tv(SUPERVISE_KILL_GRACE);
 	event_add(sv->sv_kill_ev, &tv);
 }
 
@@ -987,7 +957,7 @@ supervise_cx_done(int code, const char *body, size_t len, void *arg)
 		return;
 	}
 	log_info("drain: %ld active connections remain", active);
-	tv = ns_tv(SUPERVISE_CX_POLL);
+	tv = clock_tv(SUPERVISE_CX_POLL);
 	event_add(sv->sv_drain_ev, &tv);
 }
 
@@ -1060,12 +1030,12 @@ supervise_enter_drain(struct supervise *sv, int timed)
 		    sizeof(d));
 		log_info("drain: waiting %s, then for active connections to "
 		    "close", d);
-		tv = ns_tv(sv->sv_cf->cf_minimum_drain_duration);
+		tv = clock_tv(sv->sv_cf->cf_minimum_drain_duration);
 	} else {
 		duration_format(sv->sv_cf->cf_termination_drain_duration, d,
 		    sizeof(d));
 		log_info("drain: waiting %s (terminationDrainDuration)", d);
-		tv = ns_tv(sv->sv_cf->cf_termination_drain_duration);
+		tv = clock_tv(sv->sv_cf->cf_termination_drain_duration);
 	}
 	event_add(sv->sv_drain_ev, &tv);
 }
@@ -1322,7 +1292,7 @@ supervise_ready(struct supervise *sv, char *why, size_t len)
 		snprintf(why, len, "agent is draining");
 		return -1;
 	case SV_BACKOFF:
-		left = sv->sv_backoff_until - now_ns();
+		left = sv->sv_backoff_until - clock_now_ns();
 		duration_format(left > 0 ? left / MSEC * MSEC : 0, d,
 		    sizeof(d));
 		snprintf(why, len, "proxy restart in %s (attempt %d of %d): "
@@ -1379,13 +1349,13 @@ supervise_json(struct supervise *sv)
 	for (i = 0; i < RESTART_NREASONS; i++)
 		json_object_set_new(restarts, restart_reason_names[i],
 		    json_integer((json_int_t)sv->sv_restarts[i]));
-	left = supervise_retrying(sv) ? sv->sv_retry_until - now_ns() : 0;
+	left = supervise_retrying(sv) ? sv->sv_retry_until - clock_now_ns() : 0;
 	hot = json_pack("{s:i, s:I, s:I, s:s, s:I}", "attempt",
 	    sv->sv_hot_tries, "delay_ms", (json_int_t)(sv->sv_retry_delay /
 	    MSEC), "next_try_in_ms", (json_int_t)(left > 0 ? left / MSEC : 0),
 	    "last_failure", sv->sv_hot_failure, "failures",
 	    (json_int_t)sv->sv_hot_failures);
-	left = sv->sv_state == SV_BACKOFF ? sv->sv_backoff_until - now_ns() : 0;
+	left = sv->sv_state == SV_BACKOFF ? sv->sv_backoff_until - clock_now_ns() : 0;
 	o = json_pack("{s:s, s:o, s:i, s:i, s:o, s:{s:i, s:i, s:I, s:I}, "
 	    "s:s, s:b, s:o}",
 	    "state", sv_state_names[sv->sv_state],

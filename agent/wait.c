@@ -27,7 +27,6 @@
  * The longest wait given to libevent, ten years: it adds a timeout to the
  * current time, which a value near INT64_MAX seconds would overflow.
  */
-#define WAIT_LONGEST_SECS	(10LL * 365 * 24 * 3600)
 
 struct wait_state {
 	struct event_base		*wt_base;
@@ -68,20 +67,18 @@ wait_int(const char *name, const char *v, int64_t *out)
 	return 0;
 }
 
-/* n units (unit of them a second) as a timeval, from 0 to ten years. */
+/*
+ * n units (unit of them a second) as a timeval, from 0 to the longest
+ * timer (clock_tv); n may be any int64, as Go's int flags allow.
+ */
 static void
 wait_tv(int64_t n, int64_t unit, struct timeval *tv)
 {
-	if (n <= 0) {
-		tv->tv_sec = 0;
-		tv->tv_usec = 0;
-	} else if (n / unit >= WAIT_LONGEST_SECS) {
-		tv->tv_sec = (time_t)WAIT_LONGEST_SECS;
-		tv->tv_usec = 0;
-	} else {
-		tv->tv_sec = (time_t)(n / unit);
-		tv->tv_usec = (suseconds_t)(n % unit * (1000000 / unit));
-	}
+	int64_t	per = CLOCK_SEC / unit;
+
+	if (n <= 0)
+		n = 0;
+	*tv = clock_tv(n > INT64_MAX / per ? INT64_MAX : n * per);
 }
 
 static void

@@ -152,8 +152,7 @@ watch_debounce(struct watch *wa)
 {
 	struct timeval	 tv;
 
-	tv.tv_sec = wa->wa_cf->cf_watch_debounce / 1000000000LL;
-	tv.tv_usec = (wa->wa_cf->cf_watch_debounce % 1000000000LL) / 1000;
+	tv = clock_tv(wa->wa_cf->cf_watch_debounce);
 	evtimer_add(wa->wa_timer, &tv);
 }
 

@@ -134,15 +134,6 @@ struct conn_table {
 static TAILQ_HEAD(, conn_table) conn_tables =
     TAILQ_HEAD_INITIALIZER(conn_tables);
 
-static int64_t
-conn_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void
 conn_listener_update(struct conn_table *ct)
 {
@@ -275,7 +266,7 @@ conn_victim(struct conn_table *ct, struct conn_peer *p, int min)
 static void
 conn_shed_log(struct conn_table *ct, struct conn_peer *p)
 {
-	int64_t	now = conn_now();
+	int64_t	now = clock_now_ns();
 	char	name[INET6_ADDRSTRLEN];
 
 	if (ct->ct_shed_logged != 0 &&
@@ -359,7 +350,7 @@ conn_admit(struct conn_table *ct, struct conn *c)
 		return;
 	}
 	ct->ct_pause |= CONN_PAUSE_BUSY;
-	now = conn_now();
+	now = clock_now_ns();
 	if (ct->ct_busy_logged == 0 ||
 	    now - ct->ct_busy_logged >= CONN_LOG_EVERY) {
 		ct->ct_busy_logged = now;
@@ -377,7 +368,7 @@ static void
 conn_sweep(struct conn_table *ct)
 {
 	struct conn	*c, *next;
-	int64_t		 now = conn_now();
+	int64_t		 now = clock_now_ns();
 
 	for (c = TAILQ_FIRST(&ct->ct_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, cn_entry);
@@ -464,7 +455,7 @@ conn_accept_error(struct evconnlistener *lev, void *arg)
 	struct conn		*v;
 	struct timeval		 tv = { 0, CONN_RETRY_MS * 1000 };
 	int			 err = EVUTIL_SOCKET_ERROR();
-	int64_t			 now = conn_now();
+	int64_t			 now = clock_now_ns();
 
 	(void)arg;
 	TAILQ_FOREACH(ct, &conn_tables, ct_entry) {
@@ -505,7 +496,7 @@ conn_bevcb(struct event_base *base, void *arg)
 	bufferevent_incref(bev);
 	c = xcalloc(1, sizeof(*c));
 	c->cn_bev = bev;
-	c->cn_opened = c->cn_idle_since = conn_now();
+	c->cn_opened = c->cn_idle_since = clock_now_ns();
 	TAILQ_INSERT_TAIL(&ct->ct_conns, c, cn_entry);
 	ct->ct_nconns++;
 	ct->ct_nnew++;
@@ -558,7 +549,7 @@ conn_done(struct evhttp_request *req, void *arg)
 		c->cn_counted = 0;
 		ct->ct_nbusy--;
 	}
-	c->cn_idle_since = conn_now();
+	c->cn_idle_since = clock_now_ns();
 	/*
 	 * evhttp reads the next request unless the answer said close, which
 	 * it does not heed for every request (CONNECT): the client sees the

@@ -70,15 +70,6 @@ struct fetch {
 
 static void	fetch_free(struct fetch *);
 
-static int64_t
-fetch_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* (Re)arms the timeout to fire after left nanoseconds. */
 static void
 fetch_clock(struct fetch *fe, int64_t left)
@@ -87,9 +78,8 @@ fetch_clock(struct fetch *fe, int64_t left)
 
 	if (left < 0)
 		left = 0;
-	fe->fe_deadline = fetch_now() + left;
-	tv.tv_sec = left / 1000000000LL;
-	tv.tv_usec = (left % 1000000000LL) / 1000;
+	fe->fe_deadline = clock_now_ns() + left;
+	tv = clock_tv(left);
 	evtimer_add(fe->fe_ev, &tv);
 }
 
@@ -499,7 +489,7 @@ fetch_pause(struct fetch *fe, int paused)
 	bev = evhttp_connection_get_bufferevent(fe->fe_evcon);
 	if (paused) {
 		bufferevent_disable(bev, EV_READ);
-		fe->fe_left = fe->fe_deadline - fetch_now();
+		fe->fe_left = fe->fe_deadline - clock_now_ns();
 		evtimer_del(fe->fe_ev);
 	} else {
 		bufferevent_enable(bev, EV_READ);

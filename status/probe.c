@@ -777,8 +777,7 @@ probe_tcp_start(struct probe_op *po)
 	}
 	po->po_ev = event_new(po->po_probe->pr_st->st_base, po->po_fd,
 	    EV_WRITE, probe_tcp_cb, po);
-	tv.tv_sec = t / 1000000000LL;
-	tv.tv_usec = (t % 1000000000LL) / 1000;
+	tv = clock_tv(t);
 	event_add(po->po_ev, &tv);
 }
 

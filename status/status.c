@@ -458,8 +458,7 @@ status_server_new(struct status *st, enum status_kind kind, int port,
 	ss->ss_conns = conn_table_new(st->st_base, ss->ss_http, port, &sl);
 	evhttp_set_max_headers_size(ss->ss_http, STATUS_MAX_HEADERS);
 	evhttp_set_max_body_size(ss->ss_http, STATUS_MAX_BODY);
-	tv.tv_sec = sl.sl_idle / 1000000000LL;
-	tv.tv_usec = (sl.sl_idle % 1000000000LL) / 1000;
+	tv = clock_tv(sl.sl_idle);
 	evhttp_set_timeout_tv(ss->ss_http, &tv);
 	/*
 	 * Every method reaches our handlers, which answer 405 themselves;
