@@ -15,6 +15,10 @@ BINDIR	 = $(PREFIX)/bin
 MANDIR	 = $(PREFIX)/share/man
 
 PKGS	 = libevent libevent_pthreads libevent_openssl openssl jansson libprotobuf-c grpc yaml-0.1
+# pkg-config's complaint is kept and shown when something is compiled (see
+# pkg-check); "make test" and "make deps" install the packages first, so
+# the top-level make must not fail for their absence.
+PKG_ERR		:= $(shell pkg-config --print-errors --exists $(PKGS) 2>&1)
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -37,6 +41,8 @@ endif
 
 CFLAGS	?=
 CPPFLAGS += -D_GNU_SOURCE -Iagent -Ibootstrap -Istatus -I$(B)/gen
+# Header dependencies come from the compiler: each object has its .d file.
+DEPFLAGS = -MMD -MP
 ALL_CFLAGS = -std=c11 $(OPT) -g $(WARN) $(SAN) $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS	 = $(PKG_LIBS) -lpthread -lm
 # The agent itself links its libraries statically; glibc and libstdc++ stay
@@ -47,13 +53,17 @@ STATIC_LIBS := $(filter-out $(SYS_LIBS) -Wl%,$(shell pkg-config --static --libs 
 AGENT_LDLIBS = -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -lstdc++ $(SYS_LIBS)
 ALL_LDFLAGS = -Wl,--as-needed $(SAN) $(LDFLAGS)
 
-# Generated protobuf-c code for the xDS messages the relay observes.
-PROTOS	 = $(sort $(shell find proto -name '*.proto' 2>/dev/null))
-GEN_C	 = $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
+# Generated protobuf-c code for the messages the agent reads: each
+# subsystem keeps its .proto subset in its own proto/ folder, with the
+# import paths of the upstream APIs below it.
+PROTO_DIRS = $(sort $(wildcard agent/*/proto))
+PROTOS	 = $(sort $(shell find $(PROTO_DIRS) -name '*.proto' 2>/dev/null))
+GEN_C	 = $(foreach d,$(PROTO_DIRS),$(patsubst $(d)/%.proto,$(B)/gen/%.pb-c.c,$(filter $(d)/%,$(PROTOS))))
 GEN_H	 = $(GEN_C:.c=.h)
 GEN_O	 = $(GEN_C:.c=.o)
+vpath %.proto $(PROTO_DIRS)
 
-AGENT_SRCS = $(sort $(wildcard agent/*.c bootstrap/*.c status/*.c))
+AGENT_SRCS = $(sort $(wildcard agent/*.c agent/*/*.c bootstrap/*.c status/*.c))
 AGENT_OBJS = $(patsubst %.c,$(B)/obj/%.o,$(AGENT_SRCS))
 # Everything but main: what unit tests, fuzzers and benches link against.
 LIB_OBJS   = $(filter-out $(B)/obj/agent/main.o,$(AGENT_OBJS)) $(GEN_O)
@@ -67,7 +77,8 @@ TOOLS	   = $(patsubst tests/tools/%.c,$(B)/tools/%,$(TOOL_SRCS))
 UNIT_SRCS  = $(sort $(wildcard tests/unit/test_*.c))
 UNITS	   = $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRCS))
 FUZZ_SRCS  = $(sort $(wildcard tests/fuzz/fuzz_*.c))
-FUZZERS	   = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+FUZZ_DIR   = $(BUILD)/fuzz
+FUZZERS	   = $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRCS))
 
 PROGS	 = $(B)/pilot-agent
 ifneq ($(EMU_SRCS),)
@@ -77,25 +88,31 @@ ifneq ($(XDS_SRCS),)
 PROGS	+= $(B)/xds-server
 endif
 
-.PHONY: all deps test test-run local unit bench fuzz fresh-check install uninstall clean
+.PHONY: all deps pkg-check test test-run local unit bench fuzz fresh-check install uninstall clean
 .SECONDARY:
 
 all: $(PROGS) $(TOOLS)
 
 deps:
-	@scripts/deps.sh
+	@tests/deps.sh
 
-$(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
+# Compiling needs the libraries: say which are missing, as pkg-config does.
+pkg-check:
+	$(if $(PKG_ERR),$(error pkg-config: $(PKG_ERR); "make deps" installs them))
+
+$(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: %.proto | pkg-check
 	@mkdir -p $(B)/gen
-	protoc-c --proto_path=proto --c_out=$(B)/gen $<
+	protoc-c $(addprefix --proto_path=,$(PROTO_DIRS)) --c_out=$(B)/gen $<
 
-$(B)/obj/%.o: %.c $(GEN_H) agent/agent.h $(wildcard agent/relay.h bootstrap/bootstrap.h status/status.h)
+# The generated headers are made before anything is compiled; from then on
+# the .d files say which object needs which header.
+$(B)/obj/%.o: %.c | $(GEN_H) pkg-check
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 # Generated code is not held to our warnings.
-$(B)/gen/%.pb-c.o: $(B)/gen/%.pb-c.c $(GEN_H)
-	$(CC) $(CPPFLAGS) -std=c11 $(OPT) -g $(SAN) $(PKG_CFLAGS) -c -o $@ $<
+$(B)/gen/%.pb-c.o: $(B)/gen/%.pb-c.c | $(GEN_H)
+	$(CC) $(CPPFLAGS) -std=c11 $(OPT) -g $(SAN) $(PKG_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(B)/pilot-agent: $(AGENT_OBJS) $(GEN_O)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(AGENT_LDLIBS)
@@ -123,7 +140,7 @@ $(B)/xds-server: $(XDS_OBJS) $(B)/libagent.a
 
 $(B)/tools/%: tests/tools/%.c $(B)/libagent.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DEPFLAGS) -MF $@.d $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The benchmark's exec stamp is static and unsanitized: the moment it records
 # must be as close to the exec as possible.
@@ -133,20 +150,21 @@ $(B)/tools/stamp: tests/tools/stamp.c
 
 $(B)/unit/%: tests/unit/%.c $(B)/libagent.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) $(DEPFLAGS) -MF $@.d $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 unit: $(UNITS)
 
 # libFuzzer needs clang; the harnesses link the agent's objects rebuilt with
-# clang and the fuzzer's instrumentation into build/fuzz/.
+# clang and the fuzzer's instrumentation into $(BUILD)/fuzz/.
 FUZZ_CC	 = clang
 FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined -g -O1
-build/fuzz/obj/%.o: %.c $(GEN_H) agent/agent.h
+FUZZ_OBJS  = $(patsubst $(B)/obj/%,$(FUZZ_DIR)/obj/%,$(filter $(B)/obj/%,$(LIB_OBJS)))
+$(FUZZ_DIR)/obj/%.o: %.c | $(GEN_H) pkg-check
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c -o $@ $<
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(patsubst $(B)/obj/%,build/fuzz/obj/%,$(filter $(B)/obj/%,$(LIB_OBJS))) $(GEN_C)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(GEN_C)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) $(PKG_CFLAGS) $(DEPFLAGS) -MF $@.d -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 fuzz: $(FUZZERS)
 
@@ -156,11 +174,11 @@ test: deps
 	@$(MAKE) --no-print-directory test-run
 
 test-run: all $(UNITS)
-	@B=$(B) SANITIZE=$(SANITIZE) tests/run.sh $(T)
+	@B=$(B) BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh $(T)
 
 local: deps
 	@$(MAKE) --no-print-directory all
-	@B=$(B) scripts/local.sh
+	@B=$(B) tests/local.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all
@@ -168,7 +186,7 @@ bench: deps
 
 # The README's test command on the committed tree, in a fresh Debian root.
 fresh-check:
-	@scripts/fresh-check.sh
+	@tests/fresh-check.sh
 
 # The binary is installed stripped (INSTALL_STRIP= keeps its symbols), with
 # istio-iptables as a relative link to it, so the tree can be moved whole
@@ -194,4 +212,8 @@ uninstall:
 	    $(DESTDIR)$(MANDIR)/man8/pilot-agent.8
 
 clean:
-	rm -rf build
+	rm -rf $(BUILD)
+
+# The compiler's header dependencies, for whatever was built before.
+-include $(patsubst %.o,%.d,$(AGENT_OBJS) $(GEN_O) $(EMU_OBJS) $(XDS_OBJS) $(FUZZ_OBJS)) \
+	$(addsuffix .d,$(TOOLS) $(UNITS) $(FUZZERS))

@@ -23,9 +23,9 @@ for t in tests/e2e/*.sh; do
 done
 if [ "${SANITIZE:-}" != 1 ] && [ -z "${NO_FUZZ:-}" ] && command -v clang >/dev/null &&
 	ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
-	if make -s fuzz >"$logs/fuzz-build.log" 2>&1; then
-		for f in build/fuzz/fuzz_*; do
-			[ -x "$f" ] && tests+=("fuzz:$top/$f")
+	if make -s fuzz BUILD="${BUILD:-build}" >"$logs/fuzz-build.log" 2>&1; then
+		for f in "${BUILD:-build}"/fuzz/fuzz_*; do
+			[ -x "$f" ] && tests+=("fuzz:$(cd "$(dirname "$f")" && pwd)/${f##*/}")
 		done
 	else
 		tests+=("fuzz-build:false")

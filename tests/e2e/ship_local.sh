@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's first command, "make local" (scripts/local.sh): it starts the
+# The README's first command, "make local" (tests/local.sh): it starts the
 # test control plane with the sample resources and the agent supervising the
 # stand-in, prints URLs that answer, the printed hot restart and resource
 # push work, and Ctrl-C (SIGINT to the foreground process group, as timeout
@@ -17,8 +17,8 @@
 if make -q -C "$TOP" all B="$B" >/dev/null 2>&1; then
 	cmd=(make -s -C "$TOP" --no-print-directory local B="$B")
 else
-	note "sources changed since the build: running scripts/local.sh without make"
-	cmd=(env B="$B" "$TOP/scripts/local.sh")
+	note "sources changed since the build: running tests/local.sh without make"
+	cmd=(env B="$B" "$TOP/tests/local.sh")
 fi
 spawn timeout -s INT 300 "${cmd[@]}" >"$T/local.out" 2>&1
 TIMEOUT_PID=$LAST_PID

@@ -37,7 +37,7 @@
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
 #include "agent.h"
-#include "relay.h"
+#include "relay/relay.h"
 #include "emu.h"
 
 #define XDS_CDS	"type.googleapis.com/envoy.config.cluster.v3.Cluster"

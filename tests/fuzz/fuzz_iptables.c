@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent.h"
+#include "iptables/iptables.h"
 
 #define FUZZ_MAX	64
 

@@ -21,7 +21,7 @@
 #include <jansson.h>
 
 #include "agent.h"
-#include "relay.h"
+#include "relay/relay.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -61,14 +61,14 @@ def dockerfile_instructions(text):
 
 
 def apt_check(path, run):
-    """The build stage installs only what scripts/deps.sh installs."""
-    deps = os.path.join(os.path.dirname(os.path.abspath(path)), "..", "scripts", "deps.sh")
+    """The build stage installs only what tests/deps.sh installs."""
+    deps = os.path.join(os.path.dirname(os.path.abspath(path)), "..", "tests", "deps.sh")
     text = open(deps).read()
     known = set(re.search(r'pkgs="([^"]*)"', text).group(1).split())
     install = run[run.index("apt-get install"):].split("&&")[0].split()[2:]
     for pkg in install:
         if not pkg.startswith("-") and pkg not in known:
-            problem("build stage installs %s, which scripts/deps.sh does not" % pkg)
+            problem("build stage installs %s, which tests/deps.sh does not" % pkg)
 
 
 def dockerfile(path, outdir):

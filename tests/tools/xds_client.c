@@ -29,7 +29,7 @@
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
 #include "agent.h"
-#include "relay.h"
+#include "relay/relay.h"
 
 struct cl {
 	grpc_completion_queue	*cl_cq;

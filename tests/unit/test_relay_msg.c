@@ -14,7 +14,7 @@
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
 #include "agent.h"
-#include "relay.h"
+#include "relay/relay.h"
 
 static int failures;
 

@@ -15,7 +15,7 @@
 #include <jansson.h>
 
 #include "agent.h"
-#include "relay.h"
+#include "relay/relay.h"
 #include "check.h"
 
 #define CDS	"type.googleapis.com/envoy.config.cluster.v3.Cluster"

@@ -24,7 +24,7 @@
 #include <grpc/grpc.h>
 
 #include "agent.h"
-#include "relay.h"
+#include "relay/relay.h"
 #include "xds-server.h"
 
 struct xs_main {

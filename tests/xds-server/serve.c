@@ -32,7 +32,7 @@
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
 #include "agent.h"
-#include "relay.h"
+#include "relay/relay.h"
 #include "xds-server.h"
 
 /*

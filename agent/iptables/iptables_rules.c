@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent.h"
+#include "iptables.h"
 
 /* Istio's fixed mark for the proxy's outbound connections to the pod. */
 #define IPT_OUTBOUND_MARK	1338

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "iptables.h"
 
 /*
  * Init containers often have a PATH without the sbin directories, where

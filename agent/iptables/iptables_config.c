@@ -23,7 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "agent.h"
+#include "iptables.h"
 
 /* Every setting, each fed by at most one flag and a few variables. */
 enum ipt_key {

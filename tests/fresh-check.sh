@@ -4,7 +4,7 @@
 # forgets to install fails here instead of passing on a machine where earlier
 # work left it behind.
 #
-#   scripts/fresh-check.sh [VAR=value ...]     (as root; also: make fresh-check)
+#   tests/fresh-check.sh [VAR=value ...]     (as root; also: make fresh-check)
 #
 # Arguments are passed to `make test` inside the root (T=supervise runs only
 # the tests whose name has "supervise"). The root is what a new machine of this

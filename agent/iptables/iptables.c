@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent.h"
+#include "iptables.h"
 
 #define IPT_MAX_ARGS	64
 

@@ -4,7 +4,7 @@
 # apt-get; otherwise it prints the exact command to run and fails.
 #
 # Each package is here for a file the Makefile or the tests use; a fresh
-# Debian root proves the list (scripts/fresh-check.sh). Packages are installed
+# Debian root proves the list (tests/fresh-check.sh). Packages are installed
 # without their recommendations, so anything only recommended is named too.
 set -eu
 
