@@ -54,6 +54,15 @@ char	*xstrdup(const char *);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 
+/*
+ * document.c: JSON or YAML documents (the mesh config, PROXY_CONFIG, the
+ * bootstrap override) as jansson values.
+ */
+#define DOCUMENT_MAX_SIZE	(16 * 1024 * 1024)
+struct json_t *document_parse(const char *, size_t, const char *, char *,
+	    size_t);
+struct json_t *document_load(const char *, char *, size_t);
+
 /* clock.c: the monotonic clock, timevals, the one backoff. */
 #define CLOCK_SEC	1000000000LL	/* nanoseconds */
 #define CLOCK_MSEC	1000000LL

@@ -24,7 +24,6 @@
 #include <jansson.h>
 
 #include "agent.h"
-#include "bootstrap.h"
 
 /* ProxyConfig fields that this agent accepts and passes on without use. */
 static const char *const proxyconfig_known[] = {

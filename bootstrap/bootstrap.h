@@ -47,9 +47,5 @@ char	*bootstrap_dump(const json_t *);
 int	 bootstrap_write_bytes(const char *, const char *, size_t, mode_t,
 	    char *, size_t);
 
-/* document.c: JSON or YAML documents (mesh config, override) as jansson. */
-#define DOCUMENT_MAX_SIZE	(16 * 1024 * 1024)
-json_t	*document_parse(const char *, size_t, const char *, char *, size_t);
-json_t	*document_load(const char *, char *, size_t);
 
 #endif

@@ -17,9 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <yaml.h>
 
-#include "bootstrap.h"
+#include "agent.h"
 
 #define DOCUMENT_MAX_NODES	1000000
 #define DOCUMENT_MAX_DEPTH	256
