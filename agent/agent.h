@@ -201,19 +201,15 @@ struct watch *watch_new(struct event_base *, const struct config *,
 	    struct supervise *);
 void	watch_free(struct watch *);
 
-/* supervise.c: the proxy's epochs, hot restarts, failures and shutdown. */
-enum epoch_state {
-	EPOCH_STARTING,		/* forked, not yet LIVE */
-	EPOCH_LIVE,		/* the newest epoch, serving */
-	EPOCH_DRAINING,		/* superseded by a newer epoch */
-	EPOCH_EXITED
-};
-
+/*
+ * supervise.c, supervise_info.c, epoch.c, drain.c: the proxy's epochs, hot
+ * restarts, failures and shutdown, as one state machine (supervise.h).
+ */
 struct supervise;
 
 struct supervise *supervise_new(struct event_base *, struct config *);
 void	supervise_free(struct supervise *);
-int	supervise_start(struct supervise *, struct json_t *);
+void	supervise_start(struct supervise *, struct json_t *);
 void	supervise_restart(struct supervise *, const char *, int);
 void	supervise_drain(struct supervise *);
 void	supervise_shutdown(struct supervise *, int);

@@ -93,6 +93,33 @@ mkdirs(const char *path)
 	return rc;
 }
 
+/* --binaryPath must name an executable file. */
+static int
+proxy_check_binary(const struct config *cf, char *err, size_t errlen)
+{
+	struct stat	st;
+
+	if (stat(cf->cf_binary_path, &st) == -1) {
+		snprintf(err, errlen, "invalid argument \"%s\" for "
+		    "\"--binaryPath\" flag: %s", cf->cf_binary_path,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || access(cf->cf_binary_path, X_OK) == -1) {
+		snprintf(err, errlen, "invalid argument \"%s\" for "
+		    "\"--binaryPath\" flag: not an executable file",
+		    cf->cf_binary_path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * "pilot-agent proxy": every input is checked before anything is created,
+ * bound or started (a bad one exits 2), then the parts start in order and
+ * the event loop runs until the supervisor is done. One way out frees what
+ * was made, in reverse order.
+ */
 static int
 proxy_main(int argc, char **argv)
 {
@@ -100,37 +127,29 @@ proxy_main(int argc, char **argv)
 				    SIGCHLD };
 	struct proxy_run	 pr;
 	struct config		 cf;
-	struct watch		*watch;
-	struct status		*status;
+	struct watch		*watch = NULL;
+	struct status		*status = NULL;
 	struct event		*sigev[sizeof(sigs) / sizeof(sigs[0])];
-	struct stat		 st;
-	json_t			*doc;
+	json_t			*doc = NULL;
 	char			 err[1024];
-	int			 code = 1;
+	int			 code = EXIT_USAGE;
 	size_t			 i;
 
+	memset(&pr, 0, sizeof(pr));
+	memset(sigev, 0, sizeof(sigev));
 	if (config_parse(&cf, argc, argv, err, sizeof(err)) == -1) {
 		log_error("%s", err);
-		config_free(&cf);
-		return EXIT_USAGE;
+		goto out;
 	}
 	if (cf.cf_help) {
 		config_usage(stdout, "proxy", NULL);
-		config_free(&cf);
-		return 0;
+		code = 0;
+		goto out;
 	}
 	log_set_json(cf.cf_log_as_json);
-	if (stat(cf.cf_binary_path, &st) == -1) {
-		log_error("invalid argument \"%s\" for \"--binaryPath\" flag: "
-		    "%s", cf.cf_binary_path, strerror(errno));
-		config_free(&cf);
-		return EXIT_USAGE;
-	}
-	if (!S_ISREG(st.st_mode) || access(cf.cf_binary_path, X_OK) == -1) {
-		log_error("invalid argument \"%s\" for \"--binaryPath\" flag: "
-		    "not an executable file", cf.cf_binary_path);
-		config_free(&cf);
-		return EXIT_USAGE;
+	if (proxy_check_binary(&cf, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		goto out;
 	}
 	/*
 	 * The status servers' variables (limits, app probes, metrics
@@ -139,8 +158,7 @@ proxy_main(int argc, char **argv)
 	 */
 	if ((status = status_new(&cf, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
-		config_free(&cf);
-		return EXIT_USAGE;
+		goto out;
 	}
 	/*
 	 * Render once before anything is created, bound or written: an input
@@ -150,55 +168,42 @@ proxy_main(int argc, char **argv)
 	 */
 	if ((doc = bootstrap_render(&cf, err, sizeof(err))) == NULL) {
 		log_error("%s", err);
-		status_free(status);
-		config_free(&cf);
-		return EXIT_USAGE;
+		goto out;
 	}
+
+	/* From here on a failure is the machine's, not the input's. */
+	code = 1;
 	if (mkdirs(cf.cf_config_path) == -1) {
 		log_warn("creating --configPath %s", cf.cf_config_path);
-		json_decref(doc);
-		status_free(status);
-		config_free(&cf);
-		return 1;
+		goto out;
 	}
 	log_info("pilot-agent %s: proxy %s, node %s", AGENT_VERSION,
 	    config_role_name(cf.cf_role), cf.cf_node_id);
-
 	/* The agent may be PID 1; orphans of the proxy are ours to reap. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		log_warn("PR_SET_CHILD_SUBREAPER");
 	signal(SIGPIPE, SIG_IGN);
-
 	if ((pr.pr_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	/* The proxy's xDS socket must be there before the proxy starts. */
 	if ((pr.pr_relay = relay_new(pr.pr_base, &cf, err, sizeof(err))) ==
 	    NULL) {
 		log_error("xds relay: %s", err);
-		json_decref(doc);
-		status_free(status);
-		event_base_free(pr.pr_base);
-		config_free(&cf);
-		return 1;
+		goto out;
 	}
 	pr.pr_sv = supervise_new(pr.pr_base, &cf);
 	/* Health, probes and metrics on the status and Prometheus ports. */
 	if (status_listen(status, pr.pr_base, pr.pr_sv, pr.pr_relay, err,
 	    sizeof(err)) == -1) {
 		log_error("status server: %s", err);
-		json_decref(doc);
-		status_free(status);
-		supervise_free(pr.pr_sv);
-		relay_free(pr.pr_relay);
-		event_base_free(pr.pr_base);
-		config_free(&cf);
-		return 1;
+		goto out;
 	}
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		sigev[i] = evsignal_new(pr.pr_base, sigs[i], proxy_signal, &pr);
 		evsignal_add(sigev[i], NULL);
 	}
 	supervise_start(pr.pr_sv, doc);
+	doc = NULL;
 	/* A change of the certificates, override or mesh config restarts. */
 	watch = watch_new(pr.pr_base, &cf, pr.pr_sv);
 	/* Children that ended before the SIGCHLD event was in place. */
@@ -213,15 +218,21 @@ proxy_main(int argc, char **argv)
 	else
 		log_info("pilot-agent exiting with code %d", code);
 
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		event_free(sigev[i]);
+out:
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (sigev[i] != NULL)
+			event_free(sigev[i]);
+	}
 	watch_free(watch);
 	status_free(status);
 	supervise_free(pr.pr_sv);
 	relay_free(pr.pr_relay);
-	/* Last: the parts above may still hold admin requests of their own. */
-	admin_cancel_all();
-	event_base_free(pr.pr_base);
+	if (pr.pr_base != NULL) {
+		/* Last: the parts above may still hold admin requests. */
+		admin_cancel_all();
+		event_base_free(pr.pr_base);
+	}
+	json_decref(doc);
 	config_free(&cf);
 	return code;
 }

@@ -21,6 +21,10 @@ int	 bootstrap_write(const char *, const json_t *, char *, size_t);
 /* "pilot-agent bootstrap": returns the exit code. */
 int	 bootstrap_command(int, char **);
 
+/* argv.c: the proxy's command line for an epoch (DESIGN §4). */
+char	**bootstrap_argv(const struct config *, int, const char *);
+void	 bootstrap_argv_free(char **);
+
 /* render.c: helpers shared by the files of this folder. */
 void	 bootstrap_pb_duration(int64_t, char *, size_t);
 int	 bootstrap_ipv6_only(const struct config *);
