@@ -256,6 +256,48 @@ test_write(const char *tmp)
 	json_decref(doc);
 }
 
+/*
+ * The argv's --local-address-ip-version and the rendered clusters' DNS
+ * family follow one rule: v6 only when every instance IP is IPv6.
+ */
+static const char *
+ip_version(struct config *cf)
+{
+	static char	 v[8];
+	char		**argv = bootstrap_argv(cf, 3, "/etc/envoy-rev3.json");
+	int		 i;
+
+	v[0] = '\0';
+	for (i = 0; argv[i] != NULL; i++) {
+		if (strcmp(argv[i], "--local-address-ip-version") == 0 &&
+		    argv[i + 1] != NULL)
+			snprintf(v, sizeof(v), "%s", argv[i + 1]);
+	}
+	CHECK_STR(argv[4], "3");
+	bootstrap_argv_free(argv);
+	return v;
+}
+
+static void
+test_argv(void)
+{
+	struct config	cf;
+
+	config_defaults(&cf);
+	free(cf.cf_node_id);
+	cf.cf_node_id = xstrdup("sidecar~10.0.0.1~p.ns~ns.svc.cluster.local");
+	cf.cf_nips = 0;
+	CHECK_STR(ip_version(&cf), "v4");
+	CHECK(!bootstrap_ipv6_only(&cf));
+	cf.cf_ips[cf.cf_nips++] = xstrdup("fd00::1");
+	CHECK_STR(ip_version(&cf), "v6");
+	CHECK(bootstrap_ipv6_only(&cf));
+	cf.cf_ips[cf.cf_nips++] = xstrdup("10.0.0.1");
+	CHECK_STR(ip_version(&cf), "v4");
+	CHECK(!bootstrap_ipv6_only(&cf));
+	config_free(&cf);
+}
+
 int
 main(void)
 {
@@ -270,6 +312,7 @@ main(void)
 	test_merge();
 	test_override_text();
 	test_helpers();
+	test_argv();
 	test_digest(tmp);
 	test_write(tmp);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
