@@ -15,16 +15,7 @@
 
 #include "agent.h"
 #include "relay/relay.h"
-
-static int failures;
-
-#define CHECK(c) do {							\
-	if (!(c)) {							\
-		fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__,	\
-		    __LINE__, #c);					\
-		failures++;						\
-	}								\
-} while (0)
+#include "check.h"
 
 #define CDS "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 #define LDS "type.googleapis.com/envoy.config.listener.v3.Listener"
@@ -532,10 +523,5 @@ main(void)
 	test_replay_unknown();
 	test_observe();
 	test_queue();
-	if (failures > 0) {
-		fprintf(stderr, "%d checks failed\n", failures);
-		return 1;
-	}
-	printf("ok\n");
-	return 0;
+	return check_done("test_relay_msg");
 }

@@ -23,27 +23,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "status.h"
-
-static int	failures, checks;
-
-#define CHECK(cond) do {						\
-	checks++;							\
-	if (!(cond)) {							\
-		failures++;						\
-		fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,	\
-		    __LINE__, #cond);					\
-	}								\
-} while (0)
-
-#define CHECK_CONTAINS(hay, needle) do {				\
-	const char *h_ = (hay);						\
-	checks++;							\
-	if (h_ == NULL || strstr(h_, (needle)) == NULL) {		\
-		failures++;						\
-		fprintf(stderr, "%s:%d: \"%s\" not in \"%.300s\"\n",	\
-		    __FILE__, __LINE__, (needle), h_ ? h_ : "(null)");	\
-	}								\
-} while (0)
+#include "check.h"
 
 static struct event_base *base;
 
@@ -180,23 +160,6 @@ serve(void (*cb)(struct evhttp_request *, void *), struct evhttp **out)
 	    &len);
 	*out = http;
 	return ntohs(sin.sin_port);
-}
-
-static int
-free_port(void)
-{
-	struct sockaddr_in	sin;
-	socklen_t		len = sizeof(sin);
-	int			fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	bind(fd, (struct sockaddr *)&sin, sizeof(sin));
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
 }
 
 /* ---- A client that runs the loop until its answer arrives ---- */
@@ -384,9 +347,9 @@ test_servers(void)
 
 	admin_port = serve(fake_admin_cb, &admin);
 	app_port = serve(fake_app_cb, &app);
-	closed_port = free_port();
-	status_port = free_port();
-	prom_port = free_port();
+	closed_port = check_free_port();
+	status_port = check_free_port();
+	prom_port = check_free_port();
 	config_defaults(&cf);
 	cf.cf_proxy_admin_port = admin_port;
 	cf.cf_status_port = status_port;
@@ -624,8 +587,8 @@ test_bad_config(void)
 	char		 err[512] = "";
 
 	config_defaults(&cf);
-	cf.cf_status_port = free_port();
-	cf.cf_prometheus_port = free_port();
+	cf.cf_status_port = check_free_port();
+	cf.cf_prometheus_port = check_free_port();
 	setenv("ISTIO_KUBE_APP_PROBERS", "{\"/bad\":{}}", 1);
 	CHECK(status_new(&cf, err, sizeof(err)) == NULL);
 	CHECK_CONTAINS(err, "ISTIO_KUBE_APP_PROBERS");
@@ -659,6 +622,5 @@ main(void)
 	test_servers();
 	test_bad_config();
 	event_base_free(base);
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures == 0 ? 0 : 1;
+	return check_done("test_status");
 }
