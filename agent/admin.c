@@ -1,132 +1,93 @@
 /*
- * Asynchronous requests to the proxy's admin API on 127.0.0.1, with evhttp.
- * Each request gets its own connection and "Connection: close": during a hot
- * restart the admin port passes from one epoch to the next, and a kept-alive
- * connection would keep talking to the old one.
- *
- * The connection is freed by a zero-timeout event after the request's
- * callback: libevent still uses it when the callback returns, and its own
- * free-on-completion covers only successful requests, not failed ones.
- * Requests are kept on a list until then, so that admin_cancel_all can free
- * them all before the event base goes.
+ * Asynchronous requests to the proxy's admin API on 127.0.0.1, for the
+ * supervisor: a thin layer over the one HTTP client (http.c), which opens
+ * a connection per request, as the admin port passes from one epoch to
+ * the next during a hot restart. Requests in flight are kept on a list so
+ * that admin_cancel_all can free them all before the event base goes.
  */
 #include <stdlib.h>
-#include <string.h>
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
 
 #include "agent.h"
 
 struct admin_request {
 	TAILQ_ENTRY(admin_request)	 ar_entry;
-	struct evhttp_connection	*ar_conn;
-	struct evhttp_request		*ar_req;
-	struct event			*ar_free_ev;
+	struct http_request		*ar_http;
 	admin_cb			 ar_cb;
 	void				*ar_arg;
-	int				 ar_done;
+	int				 ar_calling; /* in ar_cb */
 };
 
 static TAILQ_HEAD(, admin_request) admin_requests =
     TAILQ_HEAD_INITIALIZER(admin_requests);
 
 static void
-admin_free(struct admin_request *ar)
-{
-	TAILQ_REMOVE(&admin_requests, ar, ar_entry);
-	if (!ar->ar_done)
-		evhttp_cancel_request(ar->ar_req);
-	evhttp_connection_free(ar->ar_conn);
-	event_free(ar->ar_free_ev);
-	free(ar);
-}
-
-static void
-admin_free_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	admin_free(arg);
-}
-
-static void
-admin_done(struct evhttp_request *req, void *arg)
+admin_done(const struct http_result *res, void *arg)
 {
 	struct admin_request	*ar = arg;
-	struct evbuffer		*buf;
-	int			 code = -1;
-	size_t			 len = 0;
 	const char		*body = "";
-	struct timeval		 now = { 0, 0 };
+	size_t			 len = 0;
+	int			 code = -1;
 
-	ar->ar_done = 1;
-	event_add(ar->ar_free_ev, &now);
-	if (req != NULL && evhttp_request_get_response_code(req) > 0) {
-		code = evhttp_request_get_response_code(req);
-		buf = evhttp_request_get_input_buffer(req);
-		len = evbuffer_get_length(buf);
-		body = (const char *)evbuffer_pullup(buf, -1);
-		if (body == NULL)
+	/* The client frees ar_http when this returns. */
+	TAILQ_REMOVE(&admin_requests, ar, ar_entry);
+	if (res->hs_error == HTTP_ERR_NONE && res->hs_code > 0) {
+		code = res->hs_code;
+		len = evbuffer_get_length(res->hs_body);
+		if ((body = (const char *)evbuffer_pullup(res->hs_body, -1)) ==
+		    NULL)
 			body = "";
 	}
+	ar->ar_calling = 1;
 	if (ar->ar_cb != NULL)
 		ar->ar_cb(code, body, len, ar->ar_arg);
+	free(ar);
 }
 
 /*
  * Sends "method path" to the admin port and calls cb with the status code
- * (-1 for a transport error or a timeout) and the body. The callback is
- * always called once, later, unless the request is cancelled.
+ * (-1 for a transport error, a timeout or a body cut short) and the body.
+ * The callback is always called once, later, unless the request is
+ * cancelled. NULL when the request cannot be made.
  */
 struct admin_request *
 admin_request(struct event_base *base, int port, const char *method,
     const char *path, int64_t timeout_ns, admin_cb cb, void *arg)
 {
 	struct admin_request	*ar;
-	struct timeval		 tv;
-	enum evhttp_cmd_type	 type;
+	char			 err[256];
 
-	type = strcmp(method, "POST") == 0 ? EVHTTP_REQ_POST : EVHTTP_REQ_GET;
 	ar = xcalloc(1, sizeof(*ar));
 	ar->ar_cb = cb;
 	ar->ar_arg = arg;
-	ar->ar_conn = evhttp_connection_base_new(base, NULL, "127.0.0.1",
-	    (unsigned short)port);
-	if (ar->ar_conn == NULL)
-		fatalx("evhttp_connection_base_new");
-	tv = clock_tv(timeout_ns);
-	evhttp_connection_set_timeout_tv(ar->ar_conn, &tv);
-	evhttp_connection_set_retries(ar->ar_conn, 0);
-	ar->ar_free_ev = evtimer_new(base, admin_free_cb, ar);
-	ar->ar_req = evhttp_request_new(admin_done, ar);
-	evhttp_add_header(evhttp_request_get_output_headers(ar->ar_req),
-	    "Host", "127.0.0.1");
-	evhttp_add_header(evhttp_request_get_output_headers(ar->ar_req),
-	    "Connection", "close");
-	TAILQ_INSERT_TAIL(&admin_requests, ar, ar_entry);
-	if (evhttp_make_request(ar->ar_conn, ar->ar_req, type, path) == -1) {
-		/* evhttp has freed the request. */
-		ar->ar_done = 1;
-		admin_free(ar);
+	ar->ar_http = http_new(base, method, "127.0.0.1", port, path,
+	    timeout_ns);
+	http_header(ar->ar_http, "Host", "127.0.0.1");
+	http_callbacks(ar->ar_http, NULL, admin_done, ar);
+	if (http_start(ar->ar_http, err, sizeof(err)) == -1) {
+		log_warnx("admin %s %s: %s", method, path, err);
+		http_free(ar->ar_http);
+		free(ar);
 		return NULL;
 	}
+	TAILQ_INSERT_TAIL(&admin_requests, ar, ar_entry);
 	return ar;
 }
 
-/* Drops a request: its callback will not be called. */
+/*
+ * Drops a request: its callback will not be called. Inside the request's
+ * own callback it does nothing (the request is freed when it returns).
+ */
 void
 admin_cancel(struct admin_request *ar)
 {
-	if (ar == NULL)
+	if (ar == NULL || ar->ar_calling)
 		return;
-	/* A finished request waits only for its deferred free. */
-	if (ar->ar_done)
-		ar->ar_cb = NULL;
-	else
-		admin_free(ar);
+	TAILQ_REMOVE(&admin_requests, ar, ar_entry);
+	http_free(ar->ar_http);
+	free(ar);
 }
 
 /* Frees every request in flight; for the end of the program. */
@@ -136,5 +97,5 @@ admin_cancel_all(void)
 	struct admin_request	*ar;
 
 	while ((ar = TAILQ_FIRST(&admin_requests)) != NULL)
-		admin_free(ar);
+		admin_cancel(ar);
 }

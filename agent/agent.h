@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 
 struct event_base;
@@ -228,13 +229,122 @@ void	supervise_metrics(struct supervise *, struct evbuffer *);
 /* spawn.c: fork and exec with the PID-1 duties of STYLE.md. */
 pid_t	spawn_exec(const char *, char *const [], char *, size_t);
 
-/* admin.c: asynchronous requests to the proxy's admin API (evhttp). */
+/*
+ * admin.c: asynchronous requests to the proxy's admin API on 127.0.0.1,
+ * over http.c. The callback gets the status code (-1 for a transport
+ * error, a timeout or a body cut short) and the body; it is called once,
+ * later, unless the request is cancelled, also from inside the callback.
+ */
 typedef void (*admin_cb)(int, const char *, size_t, void *);
 struct admin_request;
 struct admin_request *admin_request(struct event_base *, int, const char *,
 	    const char *, int64_t, admin_cb, void *);
 void	admin_cancel(struct admin_request *);
 void	admin_cancel_all(void);
+
+/*
+ * http.c: the one HTTP/1.1 client (evhttp), plain or TLS without
+ * verification, one request per connection. http_new, then the optional
+ * setters, then http_start; the done callback runs once, from the event
+ * loop, and the client frees the request when it returns. http_free
+ * cancels (no callback runs after it) and is safe at any time, also from
+ * inside the request's own data and done callbacks (in done it does
+ * nothing). http.c says how it avoids freeing evhttp's connection from
+ * inside evhttp.
+ */
+struct http_request;
+struct evkeyvalq;
+struct ssl_ctx_st;	/* OpenSSL's SSL_CTX */
+
+enum http_error {
+	HTTP_ERR_NONE,		/* a whole response, or its first bytes (capped) */
+	HTTP_ERR_REFUSED,	/* the connection was refused */
+	HTTP_ERR_CONNECT,	/* no connection: unknown host, TLS handshake */
+	HTTP_ERR_TIMEOUT,	/* no whole response within the timeout */
+	HTTP_ERR_CLOSED,	/* closed before the status line and headers */
+	HTTP_ERR_CUT,		/* closed after the headers, before the body ended */
+	HTTP_ERR_MALFORMED,	/* not an HTTP response */
+	HTTP_ERR_TOO_LARGE	/* the body went past http_keep's cap */
+};
+
+struct http_result {
+	enum http_error	 hs_error;
+	const char	*hs_reason;	/* the error in words, "" for none */
+	int		 hs_code;	/* the status, 0: none arrived */
+	struct evkeyvalq *hs_headers;	/* the response's (empty: none) */
+	struct evbuffer	*hs_body;	/* what was kept; the callback may take it */
+	unsigned long long hs_received;	/* body bytes that arrived */
+	long long	 hs_length;	/* Content-Length, -1: none */
+	int		 hs_capped;	/* only the first bytes were kept */
+};
+
+/* The end: the result is valid only during the call. */
+typedef void (*http_done_cb)(const struct http_result *, void *);
+/* Part of the body, in evhttp's buffer: take what you want from it. */
+typedef void (*http_data_cb)(struct http_request *, struct evbuffer *,
+	    void *);
+
+struct http_request *http_new(struct event_base *, const char *,
+	    const char *, int, const char *, int64_t);
+void	http_header(struct http_request *, const char *, const char *);
+void	http_body(struct http_request *, const void *, size_t);
+void	http_tls(struct http_request *, struct ssl_ctx_st *);
+void	http_keep(struct http_request *, size_t, int);
+void	http_read_size(struct http_request *, size_t);
+void	http_callbacks(struct http_request *, http_data_cb, http_done_cb,
+	    void *);
+int	http_start(struct http_request *, char *, size_t);
+void	http_pause(struct http_request *, int);
+void	http_free(struct http_request *);
+int	http_method_valid(const char *);
+struct ssl_ctx_st *http_tls_new(char *, size_t);
+void	http_tls_free(struct ssl_ctx_st *);
+
+/*
+ * envoystats.c: the one parser of the proxy's admin /stats text ("name:
+ * value" lines), with no limit on a line's length. envoystats_each calls
+ * back with each line's name and value (not NUL-terminated) until the
+ * callback returns non-zero; envoystats_get finds one stat by its exact
+ * name (0, or -1: absent or not an integer); envoystats_int reads a value;
+ * envoystats_active sums listener.<...>.downstream_cx_active as the drain
+ * needs, leaving out "worker_" copies, "listener.admin." and the
+ * listeners whose name has "_<port>." for either port given (0: none):
+ * the total, or -1 when there is no such stat.
+ */
+typedef int (*envoystats_cb)(const char *, size_t, const char *, size_t,
+	    void *);
+int	envoystats_each(const char *, size_t, envoystats_cb, void *);
+int	envoystats_int(const char *, size_t, long long *);
+int	envoystats_get(const char *, size_t, const char *, long long *);
+long long envoystats_active(const char *, size_t, int, int);
+
+/*
+ * cq.c: the one gRPC completion-queue thread, shared by every gRPC server
+ * and client of the process. A user embeds a struct cq_op in its own
+ * record for each operation it starts, and gives &op as the gRPC tag. The
+ * queue's thread runs co_work, if set, as soon as the operation completes
+ * (it may touch only what the operation alone owns); co_cb then runs on the
+ * libevent thread. Everything else here is for the libevent thread only.
+ * An operation's record must live until its callback has run (cq.c says
+ * what becomes of operations that outlive their owner).
+ */
+struct cq_op;
+struct grpc_completion_queue;
+typedef void (*cq_op_cb)(struct cq_op *);
+
+struct cq_op {
+	TAILQ_ENTRY(cq_op) co_entry;	/* cq.c's hand-off list */
+	cq_op_cb	 co_cb;		/* on the libevent thread */
+	cq_op_cb	 co_work;	/* NULL, or first on the gRPC thread */
+	void		*co_arg;	/* the owner's */
+	int		 co_ok;		/* the batch's success */
+};
+
+int	 cq_start(struct event_base *, char *, size_t);
+void	 cq_stop(void);
+struct grpc_completion_queue *cq_queue(void);
+void	 cq_op_init(struct cq_op *, cq_op_cb, void *);
+int	 cq_dispatch(int);
 
 /* relay/: the xDS relay between the proxy and the control plane. */
 struct relay;

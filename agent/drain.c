@@ -65,51 +65,13 @@ drain_done(struct drain *dr)
 	supervise_step(dr->dr_sv, SE_DRAIN_DONE, NULL);
 }
 
-/*
- * Sums the listeners' downstream_cx_active as Istio does: listener stats
- * only, no per-worker copies, not the admin, health or metrics listeners.
- * -1 when there is none.
- */
-static long
-drain_active(const struct config *cf, const char *body, size_t len)
-{
-	const char	*p = body, *end = body + len, *nl;
-	char		 line[512], skip[3][64];
-	long		 total = 0, v;
-	int		 found = 0;
-
-	snprintf(skip[0], sizeof(skip[0]), "_%d.", cf->cf_envoy_status_port);
-	snprintf(skip[1], sizeof(skip[1]), "_%d.", cf->cf_prometheus_port);
-	snprintf(skip[2], sizeof(skip[2]), "listener.admin.");
-	for (; p < end; p = nl + 1) {
-		char *colon;
-
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		snprintf(line, sizeof(line), "%.*s", (int)(nl - p), p);
-		if ((colon = strstr(line, ": ")) == NULL)
-			continue;
-		*colon = '\0';
-		if (strncmp(line, "listener.", 9) != 0 ||
-		    strstr(line, "worker_") != NULL ||
-		    strstr(line, ".downstream_cx_active") == NULL ||
-		    strstr(line, skip[0]) != NULL ||
-		    strstr(line, skip[1]) != NULL ||
-		    strncmp(line, skip[2], strlen(skip[2])) == 0)
-			continue;
-		v = strtol(colon + 2, NULL, 10);
-		total += v;
-		found = 1;
-	}
-	return found ? total : -1;
-}
-
 static void
 drain_poll_done(int code, const char *body, size_t len, void *arg)
 {
 	struct drain	*dr = arg;
+	const struct config *cf = dr->dr_sv->sv_cf;
 	struct timeval	 tv;
-	long		 active;
+	long long	 active;
 
 	dr->dr_poll = NULL;
 	if (code != 200) {
@@ -118,7 +80,9 @@ drain_poll_done(int code, const char *body, size_t len, void *arg)
 		drain_done(dr);
 		return;
 	}
-	active = drain_active(dr->dr_sv->sv_cf, body, len);
+	/* The listeners' downstream_cx_active, as Istio sums them. */
+	active = envoystats_active(body, len, cf->cf_envoy_status_port,
+	    cf->cf_prometheus_port);
 	if (active <= 0) {
 		log_info("drain: %s; stopping the proxy", active == 0 ?
 		    "no more active connections" :
@@ -126,7 +90,7 @@ drain_poll_done(int code, const char *body, size_t len, void *arg)
 		drain_done(dr);
 		return;
 	}
-	log_info("drain: %ld active connections remain", active);
+	log_info("drain: %lld active connections remain", active);
 	tv = clock_tv(DRAIN_CX_POLL);
 	event_add(dr->dr_timer, &tv);
 }

@@ -44,8 +44,8 @@ struct scrape {
 	struct metrics			*sc_mt;
 	struct evhttp_request		*sc_req;
 	struct evhttp_connection	*sc_evcon;	/* the scraper's */
-	struct fetch			*sc_proxy;
-	struct fetch			*sc_app;
+	struct http_request		*sc_proxy;
+	struct http_request		*sc_app;
 	struct evbuffer			*sc_pending;	/* proxy, not yet sent */
 	struct evbuffer			*sc_app_body;
 	char				*sc_app_type;
@@ -54,7 +54,6 @@ struct scrape {
 	int				 sc_proxy_done;
 	int				 sc_app_done;
 	int				 sc_app_ok;
-	int				 sc_app_over;
 	int				 sc_paused;
 	int				 sc_aborting;	/* cut, not ended */
 	struct event			*sc_abort_ev;
@@ -304,8 +303,8 @@ static void
 metrics_scrape_free(struct scrape *sc)
 {
 	TAILQ_REMOVE(&sc->sc_mt->mt_scrapes_open, sc, sc_entry);
-	fetch_cancel(sc->sc_proxy);
-	fetch_cancel(sc->sc_app);
+	http_free(sc->sc_proxy);
+	http_free(sc->sc_app);
 	if (sc->sc_abort_ev != NULL)
 		event_free(sc->sc_abort_ev);
 	evbuffer_free(sc->sc_pending);
@@ -392,7 +391,7 @@ metrics_pause(struct scrape *sc, int paused)
 	if (sc->sc_proxy == NULL || sc->sc_paused == paused)
 		return;
 	sc->sc_paused = paused;
-	fetch_pause(sc->sc_proxy, paused);
+	http_pause(sc->sc_proxy, paused);
 }
 
 /* The scraper has read everything sent so far. */
@@ -495,11 +494,11 @@ metrics_proxy_flush(struct scrape *sc)
 }
 
 static void
-metrics_proxy_data(struct fetch *fe, struct evbuffer *in, void *arg)
+metrics_proxy_data(struct http_request *hr, struct evbuffer *in, void *arg)
 {
 	struct scrape	*sc = arg;
 
-	(void)fe;
+	(void)hr;
 	metrics_stream_feed(sc->sc_pending, in, NULL);
 	if (!sc->sc_started) {
 		if (evbuffer_get_length(sc->sc_pending) > MERGE_HOLD)
@@ -512,24 +511,23 @@ metrics_proxy_data(struct fetch *fe, struct evbuffer *in, void *arg)
 }
 
 static void
-metrics_proxy_done(struct fetch *fe, int code, struct evbuffer *body,
-    const char *error, void *arg)
+metrics_proxy_done(const struct http_result *res, void *arg)
 {
 	struct scrape	*sc = arg;
 
-	(void)fe;
 	sc->sc_proxy = NULL;
 	sc->sc_proxy_done = 1;
-	if (error == NULL && code == 200) {
-		metrics_stream_feed(sc->sc_pending, body, NULL);
+	if (res->hs_error == HTTP_ERR_NONE && res->hs_code == 200) {
+		metrics_stream_feed(sc->sc_pending, res->hs_body, NULL);
 		metrics_stream_end(sc->sc_pending, 1);
 	} else {
 		sc->sc_mt->mt_fail_envoy++;
-		if (error == NULL)
+		if (res->hs_error == HTTP_ERR_NONE)
 			log_warnx("failed scraping envoy metrics: HTTP status "
-			    "%d", code);
+			    "%d", res->hs_code);
 		else
-			log_warnx("failed scraping envoy metrics: %s", error);
+			log_warnx("failed scraping envoy metrics: %s",
+			    res->hs_reason);
 		/* Before the reply nothing of it was sent: leave it all out. */
 		if (!sc->sc_started)
 			evbuffer_drain(sc->sc_pending,
@@ -548,62 +546,33 @@ metrics_proxy_done(struct fetch *fe, int code, struct evbuffer *body,
 		metrics_finish(sc);
 }
 
-static int
-metrics_app_head(struct fetch *fe, int code, struct evkeyvalq *headers,
-    void *arg)
+/* The application's page, kept whole (up to MERGE_APP_MAX). */
+static void
+metrics_app_done(const struct http_result *res, void *arg)
 {
 	struct scrape	*sc = arg;
 	const char	*type;
 
-	(void)fe;
-	(void)code;
-	if ((type = evhttp_find_header(headers, "Content-Type")) != NULL)
-		sc->sc_app_type = xstrdup(type);
-	return 0;
-}
-
-static void
-metrics_app_data(struct fetch *fe, struct evbuffer *in, void *arg)
-{
-	struct scrape	*sc = arg;
-
-	if (sc->sc_app_over)
-		return;
-	if (evbuffer_get_length(sc->sc_app_body) + evbuffer_get_length(in) >
-	    MERGE_APP_MAX) {
-		sc->sc_app_over = 1;
-		fetch_stop(fe);
-		return;
-	}
-	evbuffer_add_buffer(sc->sc_app_body, in);
-}
-
-static void
-metrics_app_done(struct fetch *fe, int code, struct evbuffer *body,
-    const char *error, void *arg)
-{
-	struct scrape	*sc = arg;
-
-	(void)fe;
-	(void)body;
 	sc->sc_app = NULL;
 	sc->sc_app_done = 1;
-	if (error == NULL && code == 200 && !sc->sc_app_over) {
+	if (res->hs_error == HTTP_ERR_NONE && res->hs_code == 200) {
 		sc->sc_app_ok = 1;
+		if ((type = evhttp_find_header(res->hs_headers,
+		    "Content-Type")) != NULL)
+			sc->sc_app_type = xstrdup(type);
+		evbuffer_add_buffer(sc->sc_app_body, res->hs_body);
 		metrics_stream_end(sc->sc_app_body, 1);
 	} else {
 		sc->sc_mt->mt_fail_app++;
-		if (sc->sc_app_over)
+		if (res->hs_error == HTTP_ERR_TOO_LARGE)
 			log_warnx("failed scraping application metrics: "
 			    "larger than %d bytes", MERGE_APP_MAX);
-		else if (error == NULL)
+		else if (res->hs_error == HTTP_ERR_NONE)
 			log_warnx("failed scraping application metrics: HTTP "
-			    "status %d", code);
+			    "status %d", res->hs_code);
 		else
 			log_warnx("failed scraping application metrics: %s",
-			    error);
-		evbuffer_drain(sc->sc_app_body,
-		    evbuffer_get_length(sc->sc_app_body));
+			    res->hs_reason);
 	}
 	if (!sc->sc_started)
 		metrics_start_reply(sc);
@@ -642,15 +611,15 @@ metrics_timeout(struct evhttp_request *req)
 	return (int64_t)(secs * 1e9);
 }
 
-static struct fetch *
+static struct http_request *
 metrics_fetch(struct scrape *sc, int port, const char *path,
     int64_t timeout, const char *what)
 {
-	struct fetch	*fe;
-	char		 err[256];
+	struct http_request	*hr;
+	char			 err[256];
 
-	fe = fetch_new(sc->sc_mt->mt_st->st_base, "127.0.0.1", port, path,
-	    timeout);
+	hr = http_new(sc->sc_mt->mt_st->st_base, "GET", "127.0.0.1", port,
+	    path, timeout);
 	if (strcmp(what, "application") == 0) {
 		struct evkeyvalq *in = evhttp_request_get_input_headers(
 		    sc->sc_req);
@@ -661,20 +630,19 @@ metrics_fetch(struct scrape *sc, int port, const char *path,
 
 		for (i = 0; fwd[i] != NULL; i++) {
 			if ((v = evhttp_find_header(in, fwd[i])) != NULL)
-				fetch_header(fe, fwd[i], v);
+				http_header(hr, fwd[i], v);
 		}
-		fetch_callbacks(fe, metrics_app_head, metrics_app_data,
-		    metrics_app_done, sc);
+		http_keep(hr, MERGE_APP_MAX, 0);
+		http_callbacks(hr, NULL, metrics_app_done, sc);
 	} else
-		fetch_callbacks(fe, NULL, metrics_proxy_data,
-		    metrics_proxy_done, sc);
-	if (fetch_start(fe, err, sizeof(err)) == -1) {
-		fetch_cancel(fe);
+		http_callbacks(hr, metrics_proxy_data, metrics_proxy_done, sc);
+	http_read_size(hr, MERGE_IO_SIZE);
+	if (http_start(hr, err, sizeof(err)) == -1) {
+		http_free(hr);
 		log_warnx("failed scraping %s metrics: %s", what, err);
 		return NULL;
 	}
-	fetch_read_size(fe, MERGE_IO_SIZE);
-	return fe;
+	return hr;
 }
 
 /* with_app: the status port's page, which includes the application's. */

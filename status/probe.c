@@ -46,7 +46,7 @@ struct probe_op {
 	struct evhttp_request	*po_req;
 	struct probe_def	*po_def;
 	/* httpGet */
-	struct fetch		*po_fetch;
+	struct http_request	*po_http;
 	char			*po_host;	/* where the request goes */
 	int			 po_port;
 	char			*po_path;
@@ -383,7 +383,7 @@ static struct ssl_ctx_st *
 probe_tls(struct probe *pr, char *err, size_t errlen)
 {
 	if (pr->pr_tls == NULL)
-		pr->pr_tls = fetch_tls_new(err, errlen);
+		pr->pr_tls = http_tls_new(err, errlen);
 	return pr->pr_tls;
 }
 
@@ -465,7 +465,7 @@ static void
 probe_op_free(struct probe_op *po)
 {
 	TAILQ_REMOVE(&po->po_probe->pr_ops, po, po_entry);
-	fetch_cancel(po->po_fetch);
+	http_free(po->po_http);
 	if (po->po_ev != NULL)
 		event_free(po->po_ev);
 	if (po->po_fd != -1)
@@ -494,7 +494,7 @@ probe_free(struct probe *pr)
 	 * A TLS connection evhttp still holds keeps the context alive: each
 	 * SSL holds a reference to it.
 	 */
-	fetch_tls_free(pr->pr_tls);
+	http_tls_free(pr->pr_tls);
 	probe_defs_free(pr->pr_defs, pr->pr_ndefs);
 	free(pr->pr_dest);
 	free(pr);
@@ -572,39 +572,27 @@ out:
 	return rc;
 }
 
-static int
-probe_http_head(struct fetch *fe, int code, struct evkeyvalq *headers,
-    void *arg)
+static void
+probe_http_done(const struct http_result *res, void *arg)
 {
 	struct probe_op	*po = arg;
 	const char	*v;
+	int		 code = res->hs_code;
 
-	(void)fe;
-	(void)code;
-	free(po->po_location);
-	free(po->po_type);
-	po->po_location = (v = evhttp_find_header(headers, "Location")) !=
-	    NULL ? xstrdup(v) : NULL;
-	po->po_type = (v = evhttp_find_header(headers, "Content-Type")) !=
-	    NULL ? xstrdup(v) : NULL;
-	return 0;
-}
-
-static void
-probe_http_done(struct fetch *fe, int code, struct evbuffer *body,
-    const char *error, void *arg)
-{
-	struct probe_op	*po = arg;
-
-	(void)fe;
-	po->po_fetch = NULL;
-	if (error != NULL) {
+	po->po_http = NULL;
+	if (res->hs_error != HTTP_ERR_NONE) {
 		log_warnx("request to probe app failed: %s, original URL path "
-		    "= %s, app URL path = %s", error, po->po_def->pd_path,
-		    po->po_path);
+		    "= %s, app URL path = %s", res->hs_reason,
+		    po->po_def->pd_path, po->po_path);
 		probe_finish(po, 500, NULL, NULL);
 		return;
 	}
+	free(po->po_location);
+	free(po->po_type);
+	po->po_location = (v = evhttp_find_header(res->hs_headers,
+	    "Location")) != NULL ? xstrdup(v) : NULL;
+	po->po_type = (v = evhttp_find_header(res->hs_headers,
+	    "Content-Type")) != NULL ? xstrdup(v) : NULL;
 	if (code >= 300 && code < 400 && probe_http_redirect(po)) {
 		if (++po->po_redirects > PROBE_MAX_REDIRECTS) {
 			log_warnx("request to probe app failed: stopped after "
@@ -620,7 +608,7 @@ probe_http_done(struct fetch *fe, int code, struct evbuffer *body,
 		code = 200;
 	else if (code < 100 || code > 599)
 		code = 500;
-	probe_finish(po, code, po->po_type, body);
+	probe_finish(po, code, po->po_type, res->hs_body);
 }
 
 /* Headers of the kubelet's request that are passed on to the app. */
@@ -655,13 +643,13 @@ probe_http_start(struct probe_op *po)
 		probe_finish(po, 500, NULL, NULL);
 		return;
 	}
-	po->po_fetch = fetch_new(po->po_probe->pr_st->st_base, po->po_host,
-	    po->po_port, po->po_path, pd->pd_timeout);
-	fetch_tls(po->po_fetch, tls);
+	po->po_http = http_new(po->po_probe->pr_st->st_base, "GET",
+	    po->po_host, po->po_port, po->po_path, pd->pd_timeout);
+	http_tls(po->po_http, tls);
 	in = evhttp_request_get_input_headers(po->po_req);
 	TAILQ_FOREACH(kv, in, next) {
 		if (probe_forwardable(kv->key))
-			fetch_header(po->po_fetch, kv->key, kv->value);
+			http_header(po->po_http, kv->key, kv->value);
 	}
 	for (i = 0; i < pd->pd_nheaders; i++) {
 		struct probe_header *ph = &pd->pd_headers[i];
@@ -673,17 +661,17 @@ probe_http_start(struct probe_op *po)
 			po->po_host_header = xstrdup(ph->ph_value != NULL ?
 			    ph->ph_value : "");
 		} else if (probe_forwardable(ph->ph_name))
-			fetch_header(po->po_fetch, ph->ph_name,
+			http_header(po->po_http, ph->ph_name,
 			    ph->ph_value != NULL ? ph->ph_value : "");
 	}
 	if (po->po_host_header != NULL)
-		fetch_header(po->po_fetch, "Host", po->po_host_header);
-	fetch_callbacks(po->po_fetch, probe_http_head, NULL, probe_http_done,
-	    po);
-	fetch_body_limit(po->po_fetch, PROBE_BODY_MAX);
-	if (fetch_start(po->po_fetch, err, sizeof(err)) == -1) {
-		fetch_cancel(po->po_fetch);
-		po->po_fetch = NULL;
+		http_header(po->po_http, "Host", po->po_host_header);
+	http_callbacks(po->po_http, NULL, probe_http_done, po);
+	/* Up to 10 KiB of the body is passed on, as the kubelet reads. */
+	http_keep(po->po_http, PROBE_BODY_MAX, 1);
+	if (http_start(po->po_http, err, sizeof(err)) == -1) {
+		http_free(po->po_http);
+		po->po_http = NULL;
 		log_warnx("request to probe app failed: %s", err);
 		probe_finish(po, 500, NULL, NULL);
 	}

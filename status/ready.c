@@ -41,7 +41,7 @@ TAILQ_HEAD(ready_waiters, ready_waiter);
 
 struct ready {
 	struct status		*rd_st;
-	struct fetch		*rd_fetch;	/* the check under way */
+	struct http_request	*rd_http;	/* the check under way */
 	int			 rd_step;	/* 1: config, 2: server */
 	int			 rd_epoch;	/* the epoch being checked */
 	int			 rd_unreachable; /* the admin port did not answer */
@@ -75,7 +75,7 @@ ready_free(struct ready *rd)
 
 	if (rd == NULL)
 		return;
-	fetch_cancel(rd->rd_fetch);
+	http_free(rd->rd_http);
 	while ((rw = TAILQ_FIRST(&rd->rd_waiters)) != NULL) {
 		TAILQ_REMOVE(&rd->rd_waiters, rw, rw_entry);
 		free(rw);
@@ -163,40 +163,6 @@ ready_epoch(struct ready *rd, char *why, size_t len)
 	return supervise_live_epoch(sv);
 }
 
-/* Lines "name: value" of the admin /stats text. */
-static int
-ready_stat(const char *text, size_t len, const char *name, long long *out)
-{
-	size_t		 nlen = strlen(name), i = 0;
-	const char	*line, *end;
-	char		 num[32];
-
-	while (i < len) {
-		line = text + i;
-		end = memchr(line, '\n', len - i);
-		if (end == NULL)
-			end = text + len;
-		i = (size_t)(end - text) + 1;
-		if ((size_t)(end - line) > nlen + 1 &&
-		    memcmp(line, name, nlen) == 0 && line[nlen] == ':') {
-			const char *v = line + nlen + 1;
-			size_t vl;
-
-			while (v < end && *v == ' ')
-				v++;
-			vl = (size_t)(end - v);
-			if (vl == 0 || vl >= sizeof(num))
-				return -1;
-			memcpy(num, v, vl);
-			num[vl] = '\0';
-			if (sscanf(num, "%lld", out) != 1)
-				return -1;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 void
 ready_parse_config(const char *text, size_t len, long long v[4])
 {
@@ -209,7 +175,7 @@ ready_parse_config(const char *text, size_t len, long long v[4])
 	int	i;
 
 	for (i = 0; i < 4; i++) {
-		if (ready_stat(text, len, names[i], &v[i]) == -1)
+		if (envoystats_get(text, len, names[i], &v[i]) == -1)
 			v[i] = 0;
 	}
 }
@@ -219,8 +185,8 @@ int
 ready_parse_server(const char *text, size_t len, long long *state,
     long long *workers)
 {
-	if (ready_stat(text, len, "server.state", state) == -1 ||
-	    ready_stat(text, len, "listener_manager.workers_started",
+	if (envoystats_get(text, len, "server.state", state) == -1 ||
+	    envoystats_get(text, len, "listener_manager.workers_started",
 	    workers) == -1)
 		return -1;
 	return 0;
@@ -250,7 +216,7 @@ ready_done(struct ready *rd, int passed, const char *reason)
 	char	why[512];
 	int	epoch;
 
-	rd->rd_fetch = NULL;
+	rd->rd_http = NULL;
 	epoch = ready_epoch(rd, why, sizeof(why));
 	if (epoch == -1) {
 		ready_answer_all(rd, why);
@@ -285,8 +251,7 @@ ready_done(struct ready *rd, int passed, const char *reason)
 }
 
 static void
-ready_fetch_done(struct fetch *fe, int code, struct evbuffer *body,
-    const char *error, void *arg)
+ready_http_done(const struct http_result *res, void *arg)
 {
 	struct ready	*rd = arg;
 	char		 reason[512];
@@ -294,23 +259,24 @@ ready_fetch_done(struct fetch *fe, int code, struct evbuffer *body,
 	size_t		 len = 0;
 	long long	 v[4], state, workers;
 	int		 admin = rd->rd_st->st_config->cf_proxy_admin_port;
+	int		 ok = res->hs_error == HTTP_ERR_NONE;
 
-	(void)fe;
-	rd->rd_unreachable = error != NULL || code != 200;
-	if (body != NULL) {
-		len = evbuffer_get_length(body);
-		text = (const char *)evbuffer_pullup(body, -1);
+	rd->rd_unreachable = !ok || res->hs_code != 200;
+	if (ok) {
+		len = evbuffer_get_length(res->hs_body);
+		text = (const char *)evbuffer_pullup(res->hs_body, -1);
 		if (text == NULL)
 			text = "";
 	}
-	if (error != NULL || code != 200) {
+	if (!ok || res->hs_code != 200) {
 		char detail[64];
 
-		if (error == NULL)
+		if (ok)
 			snprintf(detail, sizeof(detail), "HTTP status %d",
-			    code);
+			    res->hs_code);
 		else
-			snprintf(detail, sizeof(detail), "%s", error);
+			snprintf(detail, sizeof(detail), "%s",
+			    res->hs_reason);
 		if (rd->rd_step == 1)
 			snprintf(reason, sizeof(reason), "failed to get config "
 			    "status from the proxy admin port %d: %s", admin,
@@ -386,13 +352,13 @@ ready_check(struct ready *rd)
 	    READY_SERVER_FILTER, -1, 0);
 	snprintf(path, sizeof(path), "/stats?usedonly&filter=%s", enc);
 	free(enc);
-	rd->rd_fetch = fetch_new(rd->rd_st->st_base, "127.0.0.1",
+	rd->rd_http = http_new(rd->rd_st->st_base, "GET", "127.0.0.1",
 	    cf->cf_proxy_admin_port, path, READY_ADMIN_TIMEOUT);
-	fetch_callbacks(rd->rd_fetch, NULL, NULL, ready_fetch_done, rd);
-	fetch_body_limit(rd->rd_fetch, 65536);
-	if (fetch_start(rd->rd_fetch, err, sizeof(err)) == -1) {
-		fetch_cancel(rd->rd_fetch);
-		rd->rd_fetch = NULL;
+	http_callbacks(rd->rd_http, NULL, ready_http_done, rd);
+	http_keep(rd->rd_http, 65536, 1);
+	if (http_start(rd->rd_http, err, sizeof(err)) == -1) {
+		http_free(rd->rd_http);
+		rd->rd_http = NULL;
 		ready_answer_all(rd, epoch == READY_STARTING ? why : err);
 	}
 }
@@ -409,14 +375,14 @@ ready_handle(struct ready *rd, struct evhttp_request *req)
 		ready_answer(rd, req, why);
 		return;
 	}
-	if (epoch >= 0 && rd->rd_ready_epoch == epoch && rd->rd_fetch == NULL) {
+	if (epoch >= 0 && rd->rd_ready_epoch == epoch && rd->rd_http == NULL) {
 		ready_answer(rd, req, "");
 		return;
 	}
 	rw = xcalloc(1, sizeof(*rw));
 	rw->rw_req = req;
 	TAILQ_INSERT_TAIL(&rd->rd_waiters, rw, rw_entry);
-	if (rd->rd_fetch == NULL)
+	if (rd->rd_http == NULL)
 		ready_check(rd);
 }
 

@@ -75,38 +75,8 @@ void	conn_after_reply(struct conn_table *, struct evhttp_request *,
 	    void (*)(void *), void *);
 void	conn_close_after_reply(struct conn_table *, struct evhttp_request *);
 
-/* fetch.c: an asynchronous HTTP/1.1 GET through evhttp, over TLS or not. */
-struct fetch;
 struct evbuffer;
 struct ssl_ctx_st;	/* OpenSSL's SSL_CTX */
-
-/*
- * Called once when the fetch ends, unless it was cancelled. code is the
- * HTTP status, or 0 with a reason in error. body holds what was not handed
- * to a data callback (NULL on failure). The fetch is freed after it returns.
- */
-typedef void (*fetch_done_cb)(struct fetch *, int, struct evbuffer *,
-	    const char *, void *);
-/* Response headers arrived; return -1 to give up (done gets an error). */
-typedef int (*fetch_head_cb)(struct fetch *, int, struct evkeyvalq *,
-	    void *);
-/* Part of the body arrived in the buffer; take what you want from it. */
-typedef void (*fetch_data_cb)(struct fetch *, struct evbuffer *, void *);
-
-struct fetch *fetch_new(struct event_base *, const char *, int, const char *,
-	    int64_t);
-void	fetch_header(struct fetch *, const char *, const char *);
-void	fetch_tls(struct fetch *, struct ssl_ctx_st *);
-struct ssl_ctx_st *fetch_tls_new(char *, size_t);
-void	fetch_tls_free(struct ssl_ctx_st *);
-void	fetch_callbacks(struct fetch *, fetch_head_cb, fetch_data_cb,
-	    fetch_done_cb, void *);
-void	fetch_body_limit(struct fetch *, size_t);
-int	fetch_start(struct fetch *, char *, size_t);
-void	fetch_read_size(struct fetch *, size_t);
-void	fetch_pause(struct fetch *, int);
-void	fetch_stop(struct fetch *);
-void	fetch_cancel(struct fetch *);
 
 /* ready.c: GET /healthz/ready. */
 struct ready *ready_new(struct status *);
@@ -115,8 +85,9 @@ void	ready_handle(struct ready *, struct evhttp_request *);
 void	ready_metrics(struct ready *, struct evbuffer *);
 
 /*
- * ready.c: the parsers of the proxy's admin /stats text, exported for the
- * unit tests. ready_parse_config fills cds ok/rejected, lds ok/rejected.
+ * ready.c: what readiness reads of the proxy's admin /stats text (through
+ * envoystats.c), exported for the unit tests. ready_parse_config fills cds
+ * ok/rejected, lds ok/rejected.
  */
 void	ready_parse_config(const char *, size_t, long long [4]);
 int	ready_parse_server(const char *, size_t, long long *, long long *);
