@@ -217,9 +217,9 @@ epoch_exited(struct supervise *sv, struct epoch *ep, int status)
 	int		 clean;
 
 	memset(&arg, 0, sizeof(arg));
-	arg.sa_ep = ep;
-	arg.sa_status = status;
-	arg.sa_newest = ep == epoch_newest(sv);
+	arg.sg_ep = ep;
+	arg.sg_status = status;
+	arg.sg_newest = ep == epoch_newest(sv);
 	TAILQ_REMOVE(&sv->sv_epochs, ep, ep_entry);
 	/*
 	 * Nothing of an epoch outlives it. The group's id stays reserved

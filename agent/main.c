@@ -261,10 +261,15 @@ main(int argc, char **argv)
 		return bootstrap_command(argc - 1, argv + 1);
 	if (strcmp(cmd, "istio-iptables") == 0)
 		return iptables_main(argc - 1, argv + 1);
-	if (strcmp(cmd, "wait") == 0)
+	if (strcmp(cmd, "wait") == 0) {
+		/* A peer that closes early is an error to report, not a death. */
+		signal(SIGPIPE, SIG_IGN);
 		return wait_main(argc - 1, argv + 1);
-	if (strcmp(cmd, "request") == 0)
+	}
+	if (strcmp(cmd, "request") == 0) {
+		signal(SIGPIPE, SIG_IGN);
 		return request_main(argc - 1, argv + 1);
+	}
 	if (strcmp(cmd, "istio-clean-iptables") == 0)
 		return iptables_clean_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0) {

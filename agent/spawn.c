@@ -35,10 +35,10 @@
 #define SPAWN_STACK	(64 * 1024)
 
 struct spawn_args {
-	const char	*sa_path;
-	char *const	*sa_argv;
-	pid_t		 sa_parent;
-	volatile int	 sa_errno;	/* set by the child if exec fails */
+	const char	*sp_path;
+	char *const	*sp_argv;
+	pid_t		 sp_parent;
+	volatile int	 sp_errno;	/* set by the child if exec fails */
 };
 
 /*
@@ -49,7 +49,7 @@ __attribute__((no_sanitize("address", "undefined")))
 static int
 spawn_child(void *arg)
 {
-	struct spawn_args	*sa = arg;
+	struct spawn_args	*sp = arg;
 	struct sigaction	 dfl;
 	sigset_t		 none;
 	struct rlimit		 rl;
@@ -61,8 +61,8 @@ spawn_child(void *arg)
 		(void)sigaction(sig, &dfl, NULL);
 	(void)setpgid(0, 0);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
-	    getppid() != sa->sa_parent) {
-		sa->sa_errno = ESRCH;
+	    getppid() != sp->sp_parent) {
+		sp->sp_errno = ESRCH;
 		_exit(127);
 	}
 	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == -1) {
@@ -74,8 +74,8 @@ spawn_child(void *arg)
 	}
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	execv(sa->sa_path, sa->sa_argv);
-	sa->sa_errno = errno;
+	execv(sp->sp_path, sp->sp_argv);
+	sp->sp_errno = errno;
 	_exit(127);
 }
 
@@ -88,20 +88,20 @@ spawn_exec(const char *path, char *const argv[], char *err, size_t errlen)
 {
 	/* Only the libevent thread spawns, one child at a time. */
 	static char		 stack[SPAWN_STACK] __attribute__((aligned(16)));
-	struct spawn_args	 sa;
+	struct spawn_args	 sp;
 	sigset_t		 all, old;
 	int			 status, saved;
 	pid_t			 pid;
 
-	sa.sa_path = path;
-	sa.sa_argv = argv;
-	sa.sa_parent = getpid();
-	sa.sa_errno = 0;
+	sp.sp_path = path;
+	sp.sp_argv = argv;
+	sp.sp_parent = getpid();
+	sp.sp_errno = 0;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	saved = errno;
 	pid = clone(spawn_child, stack + sizeof(stack),
-	    CLONE_VM | CLONE_VFORK | SIGCHLD, &sa);
+	    CLONE_VM | CLONE_VFORK | SIGCHLD, &sp);
 	if (pid == -1)
 		saved = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -110,11 +110,11 @@ spawn_exec(const char *path, char *const argv[], char *err, size_t errlen)
 		return -1;
 	}
 	/* CLONE_VFORK: the child has exec'd or exited by now. */
-	if (sa.sa_errno != 0) {
+	if (sp.sp_errno != 0) {
 		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 			;
 		snprintf(err, errlen, "exec %s: %s", path,
-		    strerror(sa.sa_errno));
+		    strerror(sp.sp_errno));
 		errno = saved;
 		return -1;
 	}

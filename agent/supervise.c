@@ -212,21 +212,21 @@ supervise_reload(struct supervise *sv, const struct sv_arg *a)
 	fresh = xcalloc(1, sizeof(*fresh));
 	if (config_reload(sv->sv_cf, fresh, err, sizeof(err)) == -1) {
 		log_warnx("restart (%s): %s; keeping the proxy as it is",
-		    a->sa_reason, err);
+		    a->sg_reason, err);
 		free(fresh);
 		return 0;
 	}
 	if ((doc = bootstrap_render(fresh, err, sizeof(err))) == NULL) {
 		log_warnx("restart (%s): rendering the bootstrap: %s; keeping "
-		    "the proxy as it is", a->sa_reason, err);
+		    "the proxy as it is", a->sg_reason, err);
 		config_free(fresh);
 		free(fresh);
 		return 0;
 	}
-	if (!a->sa_force && sv->sv_rendered != NULL &&
+	if (!a->sg_force && sv->sv_rendered != NULL &&
 	    json_equal(doc, sv->sv_rendered)) {
 		log_info("restart (%s): bootstrap unchanged; no restart",
-		    a->sa_reason);
+		    a->sg_reason);
 		json_decref(doc);
 		config_free(fresh);
 		free(fresh);
@@ -327,7 +327,7 @@ supervise_stopping_or_done(struct supervise *sv)
 static enum restart_reason
 supervise_trigger(const struct sv_arg *a)
 {
-	return a->sa_force ? RESTART_SIGHUP : RESTART_INPUTS;
+	return a->sg_force ? RESTART_SIGHUP : RESTART_INPUTS;
 }
 
 /*
@@ -338,7 +338,7 @@ void
 supervise_step(struct supervise *sv, enum sv_event ev, const struct sv_arg *a)
 {
 	enum sv_state	 s = sv->sv_state;
-	struct epoch	*ep = a != NULL ? a->sa_ep : NULL;
+	struct epoch	*ep = a != NULL ? a->sg_ep : NULL;
 	char		 how[96], why[200];
 	int		 code, clean;
 
@@ -346,7 +346,7 @@ supervise_step(struct supervise *sv, enum sv_event ev, const struct sv_arg *a)
 	case SE_START:
 		if (s != SV_IDLE)
 			break;
-		if (supervise_cold(sv, RESTART_SIGHUP, a->sa_doc) == 0)
+		if (supervise_cold(sv, RESTART_SIGHUP, a->sg_doc) == 0)
 			supervise_set_state(sv, SV_STARTING);
 		else if (supervise_backoff(sv, sv->sv_last_failure, 1) == 0)
 			supervise_set_state(sv, SV_BACKOFF);
@@ -360,7 +360,7 @@ supervise_step(struct supervise *sv, enum sv_event ev, const struct sv_arg *a)
 			if (!supervise_reload(sv, a))
 				break;
 			log_info("restart (%s): hot restart to epoch %d",
-			    a->sa_reason, epoch_live(sv)->ep_num + 1);
+			    a->sg_reason, epoch_live(sv)->ep_num + 1);
 			supervise_set_state(sv, supervise_hot(sv,
 			    supervise_trigger(a)) == 0 ? SV_STARTING : SV_RETRY);
 			break;
@@ -375,26 +375,26 @@ supervise_step(struct supervise *sv, enum sv_event ev, const struct sv_arg *a)
 			if (s == SV_RETRY) {
 				log_info("restart (%s) pending: a failed hot "
 				    "restart is tried again in %lldms",
-				    a->sa_reason, (long long)((sv->sv_retry_until -
+				    a->sg_reason, (long long)((sv->sv_retry_until -
 				    clock_now_ns()) / CLOCK_MSEC));
 				break;
 			}
 			log_info("restart (%s) pending: epoch %d is not LIVE "
-			    "yet", a->sa_reason, epoch_newest(sv)->ep_num);
+			    "yet", a->sg_reason, epoch_newest(sv)->ep_num);
 			supervise_set_state(sv, SV_PENDING);
 			break;
 		case SV_BACKOFF:
-			if (a->sa_force && supervise_reload(sv, a)) {
+			if (a->sg_force && supervise_reload(sv, a)) {
 				log_info("restart (%s): cold start now instead "
-				    "of after the backoff", a->sa_reason);
+				    "of after the backoff", a->sg_reason);
 				supervise_arm(sv->sv_backoff_ev, 0);
-			} else if (!a->sa_force)
+			} else if (!a->sg_force)
 				log_info("restart (%s) ignored: agent is %s",
-				    a->sa_reason, sv_state_names[s]);
+				    a->sg_reason, sv_state_names[s]);
 			break;
 		default:
 			log_info("restart (%s) ignored: agent is %s",
-			    a->sa_reason, sv_state_names[s]);
+			    a->sg_reason, sv_state_names[s]);
 			break;
 		}
 		break;
@@ -423,15 +423,15 @@ supervise_step(struct supervise *sv, enum sv_event ev, const struct sv_arg *a)
 		break;
 
 	case SE_EXIT:
-		code = epoch_describe(a->sa_status, how, sizeof(how));
-		clean = WIFEXITED(a->sa_status) &&
-		    WEXITSTATUS(a->sa_status) == 0;
+		code = epoch_describe(a->sg_status, how, sizeof(how));
+		clean = WIFEXITED(a->sg_status) &&
+		    WEXITSTATUS(a->sg_status) == 0;
 		switch (s) {
 		case SV_STARTING:
 		case SV_PENDING:
 		case SV_LIVE:
 		case SV_RETRY:
-			if (!a->sa_newest) {
+			if (!a->sg_newest) {
 				/* A draining epoch: normal when it exits 0. */
 				if (!clean && !ep->ep_signalled)
 					sv->sv_abnormal_drained++;
@@ -469,17 +469,17 @@ supervise_step(struct supervise *sv, enum sv_event ev, const struct sv_arg *a)
 		case SV_TERMINATING:
 		case SV_DRAINED:
 			/* The proxy ended by itself during the drain. */
-			if (a->sa_newest) {
-				supervise_exit_code(sv, a->sa_status, 0);
+			if (a->sg_newest) {
+				supervise_exit_code(sv, a->sg_status, 0);
 				log_warnx("proxy exited during the drain: %s",
 				    how);
 			}
-			if (a->sa_newest || TAILQ_EMPTY(&sv->sv_epochs))
+			if (a->sg_newest || TAILQ_EMPTY(&sv->sv_epochs))
 				supervise_stopping_or_done(sv);
 			break;
 		case SV_STOPPING:
-			if (a->sa_newest)
-				supervise_exit_code(sv, a->sa_status,
+			if (a->sg_newest)
+				supervise_exit_code(sv, a->sg_status,
 				    ep->ep_signalled);
 			if (TAILQ_EMPTY(&sv->sv_epochs)) {
 				supervise_set_state(sv, SV_DONE);
@@ -722,7 +722,7 @@ supervise_start(struct supervise *sv, json_t *doc)
 	struct sv_arg	a;
 
 	memset(&a, 0, sizeof(a));
-	a.sa_doc = doc;
+	a.sg_doc = doc;
 	supervise_step(sv, SE_START, &a);
 }
 
@@ -741,8 +741,8 @@ supervise_restart(struct supervise *sv, const char *reason, int force)
 	 */
 	epoch_reap(sv);
 	memset(&a, 0, sizeof(a));
-	a.sa_reason = reason;
-	a.sa_force = force;
+	a.sg_reason = reason;
+	a.sg_force = force;
 	supervise_step(sv, SE_RESTART, &a);
 }
 

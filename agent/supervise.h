@@ -87,12 +87,12 @@ TAILQ_HEAD(epochs, epoch);
 
 /* What an event carries. */
 struct sv_arg {
-	struct epoch	*sa_ep;		/* SE_EXIT: out of the list already */
-	int		 sa_status;	/* SE_EXIT: its wait status */
-	int		 sa_newest;	/* SE_EXIT: it was the newest */
-	const char	*sa_reason;	/* SE_RESTART: who asked */
-	int		 sa_force;	/* SE_RESTART: even if nothing changed */
-	struct json_t	*sa_doc;	/* SE_START: epoch 0's bootstrap */
+	struct epoch	*sg_ep;		/* SE_EXIT: out of the list already */
+	int		 sg_status;	/* SE_EXIT: its wait status */
+	int		 sg_newest;	/* SE_EXIT: it was the newest */
+	const char	*sg_reason;	/* SE_RESTART: who asked */
+	int		 sg_force;	/* SE_RESTART: even if nothing changed */
+	struct json_t	*sg_doc;	/* SE_START: epoch 0's bootstrap */
 };
 
 struct drain;
