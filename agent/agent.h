@@ -82,6 +82,79 @@ char	*file_read(const char *, size_t, size_t *, char *, size_t);
 int	duration_parse(const char *, int64_t *, char *, size_t);
 void	duration_format(int64_t, char *, size_t);
 
+/*
+ * flags.c: the one command line parser of every subcommand, Go's pflag as
+ * Istio uses it. A command describes its flags in tables of struct flag,
+ * each ended by an entry with neither name nor variable.
+ */
+enum flag_type {
+	FLAG_STRING,		/* char *, a copy (the old one is freed) */
+	FLAG_TEXT,		/* const char *, the word itself, not copied */
+	FLAG_BOOL,		/* int 0 or 1, Go's ParseBool */
+	FLAG_DURATION,		/* int64_t ns, Go's syntax, not negative */
+	FLAG_PORT,		/* int, 1-65535 */
+	FLAG_INT,		/* int, 0 to INT_MAX */
+	FLAG_INT64,		/* int64_t, Go's int */
+	FLAG_FUNC,		/* fl_set parses and stores */
+	FLAG_IGNORED,		/* accepted with its value, and ignored */
+	FLAG_IGNORED_BOOL	/* accepted without a value, and ignored */
+};
+
+struct flag {
+	const char	*fl_name;	/* long name; NULL: a variable only */
+	const char	*fl_alias;	/* another long name, or NULL */
+	char		 fl_short;	/* a letter, or '\0' */
+	enum flag_type	 fl_type;
+	size_t		 fl_offset;	/* of the value, from the table's base */
+	const char	*fl_env[2];	/* read when the flag is not given */
+	/*
+	 * What the value must also be, once parsed (the string itself, or a
+	 * pointer to the int or int64_t): 0, or -1 with the reason.
+	 */
+	int		(*fl_check)(const void *, char *, size_t);
+	/* FLAG_FUNC: parses and stores at the base, or -1 with the reason. */
+	int		(*fl_set)(const struct flag *, void *, const char *,
+			    char *, size_t);
+	const char	*fl_arg;	/* the value in --help; NULL: its type */
+	const char	*fl_help;	/* what --help says of it, or NULL */
+	const char	*fl_default;	/* --help's if not the base's; "": none */
+};
+
+#define FLAGS_TABLES		2
+#define FLAGS_GO_NAMES		0x1	/* "-name" too, as Go's flag package */
+#define FLAGS_WARN_UNKNOWN	0x2	/* an unknown flag is only a warning */
+#define FLAGS_IPTABLES		0x4	/* istio-iptables' own messages */
+
+struct flags_given;
+
+struct flags {
+	const char		*fs_usage;	/* "pilot-agent wait [flags]" */
+	const char		*fs_about;	/* --help's paragraph, or NULL */
+	const struct flag	*fs_table[FLAGS_TABLES];	/* NULL: none */
+	void			*fs_base[FLAGS_TABLES];	/* what they fill */
+	int			 fs_opts;	/* FLAGS_* */
+	/* Words an unknown flag never takes as its value, while no
+	 * positional argument has come (the proxy's role). */
+	const char *const	*fs_words;
+	char			*(*fs_getenv)(const char *);	/* NULL: getenv */
+
+	/* What flags_parse found; flags_free releases it. */
+	struct flags_given	*fs_given;
+	size_t			 fs_ngiven;
+	char			**fs_args;	/* the positional arguments */
+	int			 fs_nargs;
+	int			 fs_help;	/* --help: nothing applied */
+};
+
+int	flags_parse(struct flags *, int, char **, char *, size_t);
+int	flags_apply(struct flags *, const char *, char *, size_t);
+int	flags_environment(struct flags *, char *, size_t);
+int	flags_run(struct flags *, int, char **, char *, size_t);
+void	flags_free(struct flags *);
+void	flags_usage(const struct flags *, FILE *);
+int	flags_set(const struct flag *, void *, const char *, char *, size_t);
+int	flags_bool(const char *, int *);
+
 /* config.c: the command line and environment of "proxy" and "bootstrap". */
 enum config_role {
 	ROLE_SIDECAR,
@@ -156,7 +229,10 @@ struct config {
 	struct json_t	*cf_proxy_config;
 };
 
-/* One entry of the flag table; exported so the ProxyConfig layer can reuse it. */
+/*
+ * struct config's flags as the ProxyConfig layers and the bootstrap read
+ * them; the parser's table (config.c) is made from the same list.
+ */
 enum config_type {
 	CT_STRING,
 	CT_DURATION,
@@ -170,11 +246,6 @@ struct config_flag {
 	const char	*cg_field;	/* ProxyConfig field, NULL if none */
 	enum config_type cg_type;
 	size_t		 cg_offset;	/* into struct config */
-	/*
-	 * What Istio's validation (or Envoy) also requires of a parsed value:
-	 * 0, or -1 with the reason. NULL: the type says it all.
-	 */
-	int		(*cg_check)(const void *, char *, size_t);
 };
 
 extern const struct config_flag config_flags[];
@@ -183,12 +254,14 @@ void	config_defaults(struct config *);
 int	config_set(struct config *, const struct config_flag *, const char *,
 	    const char *, char *, size_t);
 int	config_parse(struct config *, int, char **, char *, size_t);
+int	config_parse_extra(struct config *, const struct flag *, void *, int,
+	    char **, char *, size_t);
 int	config_reload(const struct config *, struct config *, char *, size_t);
 int	config_identity(struct config *, char *, size_t);
 void	config_free(struct config *);
-void	config_usage(FILE *, const char *, const char *);
+void	config_usage(FILE *, const char *, const struct flag *);
 const char *config_role_name(enum config_role);
-int	parse_bool(const char *, int *);
+int	parse_bool(const char *, int *);	/* flags_bool's old name */
 
 /* proxyconfig.c: the mesh config and PROXY_CONFIG layers of config_parse. */
 int	proxyconfig_apply(struct config *, char *, size_t);

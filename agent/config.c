@@ -1,10 +1,11 @@
 /*
  * The command line and environment of "pilot-agent proxy" and "bootstrap".
- * Flags follow Go's pflag as Istio uses it: "--name value" or "--name=value";
- * a boolean takes its value only as "--name=false". Precedence is defaults,
- * then the ProxyConfig layers (mesh config, PROXY_CONFIG), then flags, so the
- * flags are collected first and applied last. A malformed value is a usage
- * error naming the flag; an unknown flag is a warning, as in Istio.
+ * The flags are parsed by flags.c (Go's pflag as Istio uses it, "-name" too
+ * as Go's flag package has it); an unknown flag is a warning, as in Istio.
+ * Precedence is defaults, then the environment, then the ProxyConfig layers
+ * (mesh config, PROXY_CONFIG), then flags: the flags are read first, so that
+ * a bad one stops everything, and applied last. A malformed value is a usage
+ * error naming its flag, variable or ProxyConfig field.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,17 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "agent.h"
-
-#define F(name, field, type, member) \
-	{ name, field, type, offsetof(struct config, member), NULL }
-#define FC(name, field, type, member, check) \
-	{ name, field, type, offsetof(struct config, member), check }
 
 #define NSEC	1000000000LL
 #define MSEC	1000000LL
@@ -35,69 +30,128 @@ static int	config_check_auth_policy(const void *, char *, size_t);
 static int	config_check_envoy_seconds(const void *, char *, size_t);
 static int	config_check_connect_timeout(const void *, char *, size_t);
 
+/*
+ * Every flag of struct config, once: X(name, ProxyConfig field, type,
+ * member, check). The list makes two tables in the same order: config_flags,
+ * which the ProxyConfig layers and the bootstrap read, and config_cli, the
+ * parser's. The check is what Istio's validation (or Envoy) also requires of
+ * a parsed value, wherever it comes from.
+ */
+#define CONFIG_FLAGS(X)							\
+	X("configPath", "configPath", STRING, cf_config_path, NULL)	\
+	X("binaryPath", "binaryPath", STRING, cf_binary_path, NULL)	\
+	X("serviceCluster", "serviceCluster", STRING,			\
+	    cf_service_cluster, NULL)					\
+	X("domain", NULL, STRING, cf_domain, NULL)			\
+	X("discoveryAddress", "discoveryAddress", STRING,		\
+	    cf_discovery_address, config_check_address)			\
+	X("zipkinAddress", NULL, STRING, cf_zipkin_address, NULL)	\
+	X("proxyLogLevel", NULL, STRING, cf_proxy_log_level, NULL)	\
+	X("proxyComponentLogLevel", NULL, STRING,			\
+	    cf_proxy_component_log_level, NULL)				\
+	X("controlPlaneAuthPolicy", "controlPlaneAuthPolicy", STRING,	\
+	    cf_control_plane_auth_policy, config_check_auth_policy)	\
+	X("trust-domain", NULL, STRING, cf_trust_domain, NULL)		\
+	X("meshConfig", NULL, STRING, cf_mesh_config, NULL)		\
+	X("drainStrategy", NULL, STRING, cf_drain_strategy, NULL)	\
+	X("log_output_level", NULL, STRING, cf_log_level, NULL)	\
+	X("certDir", NULL, STRING, cf_cert_dir, NULL)			\
+	X("watchDebounce", NULL, DURATION, cf_watch_debounce, NULL)	\
+	X("drainDuration", "drainDuration", DURATION,			\
+	    cf_drain_duration, config_check_envoy_seconds)		\
+	X("parentShutdownDuration", "parentShutdownDuration", DURATION, \
+	    cf_parent_shutdown_duration, config_check_envoy_seconds)	\
+	X("terminationDrainDuration", "terminationDrainDuration",	\
+	    DURATION, cf_termination_drain_duration, NULL)		\
+	X("connectTimeout", "connectTimeout", DURATION,			\
+	    cf_connect_timeout, config_check_connect_timeout)		\
+	X("dnsRefreshRate", "dnsRefreshRate", DURATION,			\
+	    cf_dns_refresh_rate, NULL)					\
+	X("restartInitialInterval", NULL, DURATION,			\
+	    cf_restart_initial_interval, NULL)				\
+	X("restartStableDuration", NULL, DURATION,			\
+	    cf_restart_stable_duration, NULL)				\
+	X("restartMaxRetries", NULL, INT, cf_restart_max_retries, NULL) \
+	X("proxyAdminPort", "proxyAdminPort", PORT, cf_proxy_admin_port, \
+	    NULL)							\
+	X("statusPort", "statusPort", PORT, cf_status_port, NULL)	\
+	X("concurrency", "concurrency", INT, cf_concurrency, NULL)	\
+	X("controlPlaneBootstrap", NULL, BOOL,				\
+	    cf_control_plane_bootstrap, NULL)				\
+	X("log_as_json", NULL, BOOL, cf_log_as_json, NULL)		\
+	X("xdsReconnectInitialInterval", NULL, DURATION,		\
+	    cf_xds_reconnect_initial, NULL)				\
+	X("xdsReconnectMaxInterval", NULL, DURATION,			\
+	    cf_xds_reconnect_max, NULL)					\
+	X("xdsKeepaliveInterval", NULL, DURATION,			\
+	    cf_xds_keepalive_interval, NULL)				\
+	X("xdsKeepaliveTimeout", NULL, DURATION,			\
+	    cf_xds_keepalive_timeout, NULL)				\
+	X("xdsMaxReceiveMessageSize", NULL, INT, cf_xds_max_recv_size,	\
+	    NULL)							\
+	X("xdsEndStreamOnUpstreamFailure", NULL, BOOL,			\
+	    cf_xds_end_on_upstream_failure, NULL)
+
+#define CONFIG_FLAG(name, field, type, member, check)			\
+	{ name, field, CT_##type, offsetof(struct config, member) },
+#define CONFIG_CLI(name, field, type, member, check)			\
+	{ .fl_name = name, .fl_type = FLAG_##type,			\
+	  .fl_offset = offsetof(struct config, member), .fl_check = check },
+#define CONFIG_IGNORED(name)	{ .fl_name = name, .fl_type = FLAG_IGNORED },
+#define CONFIG_IGNORED_BOOL(name) \
+	{ .fl_name = name, .fl_type = FLAG_IGNORED_BOOL },
+
 const struct config_flag config_flags[] = {
-	F("configPath", "configPath", CT_STRING, cf_config_path),
-	F("binaryPath", "binaryPath", CT_STRING, cf_binary_path),
-	F("serviceCluster", "serviceCluster", CT_STRING, cf_service_cluster),
-	F("domain", NULL, CT_STRING, cf_domain),
-	FC("discoveryAddress", "discoveryAddress", CT_STRING,
-	    cf_discovery_address, config_check_address),
-	F("zipkinAddress", NULL, CT_STRING, cf_zipkin_address),
-	F("proxyLogLevel", NULL, CT_STRING, cf_proxy_log_level),
-	F("proxyComponentLogLevel", NULL, CT_STRING,
-	    cf_proxy_component_log_level),
-	FC("controlPlaneAuthPolicy", "controlPlaneAuthPolicy", CT_STRING,
-	    cf_control_plane_auth_policy, config_check_auth_policy),
-	F("trust-domain", NULL, CT_STRING, cf_trust_domain),
-	F("meshConfig", NULL, CT_STRING, cf_mesh_config),
-	F("drainStrategy", NULL, CT_STRING, cf_drain_strategy),
-	F("log_output_level", NULL, CT_STRING, cf_log_level),
-	F("certDir", NULL, CT_STRING, cf_cert_dir),
-	F("watchDebounce", NULL, CT_DURATION, cf_watch_debounce),
-	FC("drainDuration", "drainDuration", CT_DURATION, cf_drain_duration,
-	    config_check_envoy_seconds),
-	FC("parentShutdownDuration", "parentShutdownDuration", CT_DURATION,
-	    cf_parent_shutdown_duration, config_check_envoy_seconds),
-	F("terminationDrainDuration", "terminationDrainDuration", CT_DURATION,
-	    cf_termination_drain_duration),
-	FC("connectTimeout", "connectTimeout", CT_DURATION, cf_connect_timeout,
-	    config_check_connect_timeout),
-	F("dnsRefreshRate", "dnsRefreshRate", CT_DURATION,
-	    cf_dns_refresh_rate),
-	F("restartInitialInterval", NULL, CT_DURATION,
-	    cf_restart_initial_interval),
-	F("restartStableDuration", NULL, CT_DURATION,
-	    cf_restart_stable_duration),
-	F("restartMaxRetries", NULL, CT_INT, cf_restart_max_retries),
-	F("proxyAdminPort", "proxyAdminPort", CT_PORT, cf_proxy_admin_port),
-	F("statusPort", "statusPort", CT_PORT, cf_status_port),
-	F("concurrency", "concurrency", CT_INT, cf_concurrency),
-	F("controlPlaneBootstrap", NULL, CT_BOOL, cf_control_plane_bootstrap),
-	F("log_as_json", NULL, CT_BOOL, cf_log_as_json),
-	F("xdsReconnectInitialInterval", NULL, CT_DURATION,
-	    cf_xds_reconnect_initial),
-	F("xdsReconnectMaxInterval", NULL, CT_DURATION, cf_xds_reconnect_max),
-	F("xdsKeepaliveInterval", NULL, CT_DURATION, cf_xds_keepalive_interval),
-	F("xdsKeepaliveTimeout", NULL, CT_DURATION, cf_xds_keepalive_timeout),
-	F("xdsMaxReceiveMessageSize", NULL, CT_INT, cf_xds_max_recv_size),
-	F("xdsEndStreamOnUpstreamFailure", NULL, CT_BOOL,
-	    cf_xds_end_on_upstream_failure),
-	{ NULL, NULL, CT_STRING, 0, NULL }
+	CONFIG_FLAGS(CONFIG_FLAG)
+	{ NULL, NULL, CT_STRING, 0 }
 };
 
-/*
- * Flags of Istio's pilot-agent that this agent accepts and has no use for;
- * they are ignored without a warning. Booleans among them take no value.
- */
-static const char *const config_ignored[] = {
-	"log_caller", "log_stacktrace_level", "log_target", "log_rotate",
-	"log_rotate_max_age", "log_rotate_max_size", "log_rotate_max_backups",
-	"outlierLogPath", "stsPort", "tokenManagerPlugin", "templateFile",
-	"vklog", NULL
+static const struct flag config_cli[] = {
+	CONFIG_FLAGS(CONFIG_CLI)
+
+	/* Variables of DESIGN §3 that no flag sets and are not identity. */
+	{ .fl_env = { "EXIT_ON_ZERO_ACTIVE_CONNECTIONS", NULL },
+	  .fl_type = FLAG_BOOL,
+	  .fl_offset = offsetof(struct config, cf_exit_on_zero_active) },
+	{ .fl_env = { "MINIMUM_DRAIN_DURATION", NULL },
+	  .fl_type = FLAG_DURATION,
+	  .fl_offset = offsetof(struct config, cf_minimum_drain_duration) },
+	{ .fl_env = { "ENVOY_STATUS_PORT", NULL },
+	  .fl_type = FLAG_PORT,
+	  .fl_offset = offsetof(struct config, cf_envoy_status_port) },
+	{ .fl_env = { "ENVOY_PROMETHEUS_PORT", NULL },
+	  .fl_type = FLAG_PORT,
+	  .fl_offset = offsetof(struct config, cf_prometheus_port) },
+	{ .fl_env = { "ISTIOD_SAN", NULL },
+	  .fl_type = FLAG_STRING,
+	  .fl_offset = offsetof(struct config, cf_istiod_san) },
+	{ .fl_env = { "XDS_ROOT_CA", NULL },
+	  .fl_type = FLAG_STRING,
+	  .fl_offset = offsetof(struct config, cf_xds_root_ca) },
+
+	/*
+	 * Flags of Istio's pilot-agent that this agent accepts and has no
+	 * use for; they are ignored without a warning.
+	 */
+	CONFIG_IGNORED("log_caller")
+	CONFIG_IGNORED("log_stacktrace_level")
+	CONFIG_IGNORED("log_target")
+	CONFIG_IGNORED("log_rotate")
+	CONFIG_IGNORED("log_rotate_max_age")
+	CONFIG_IGNORED("log_rotate_max_size")
+	CONFIG_IGNORED("log_rotate_max_backups")
+	CONFIG_IGNORED("outlierLogPath")
+	CONFIG_IGNORED("stsPort")
+	CONFIG_IGNORED("tokenManagerPlugin")
+	CONFIG_IGNORED("templateFile")
+	CONFIG_IGNORED("vklog")
+	CONFIG_IGNORED_BOOL("disableInternalTelemetry")
+	CONFIG_IGNORED_BOOL("skipParseTokenEnv")
+	{ NULL }
 };
-static const char *const config_ignored_bools[] = {
-	"disableInternalTelemetry", "skipParseTokenEnv", NULL
-};
+
+/* The positional argument of "proxy", which an unknown flag never takes. */
+static const char *const config_roles[] = { "sidecar", "router", NULL };
 
 static const char *const config_envoy_levels[] = {
 	"trace", "debug", "info", "warning", "warn", "error", "critical",
@@ -155,36 +209,11 @@ config_role_name(enum config_role role)
 	return role == ROLE_ROUTER ? "router" : "sidecar";
 }
 
-/* Go's strconv.ParseBool. */
+/* Go's strconv.ParseBool, by the name status/ still calls it. */
 int
 parse_bool(const char *s, int *out)
 {
-	static const char *const yes[] = { "1", "t", "T", "TRUE", "true",
-	    "True", NULL };
-	static const char *const no[] = { "0", "f", "F", "FALSE", "false",
-	    "False", NULL };
-
-	if (config_in(s, yes))
-		*out = 1;
-	else if (config_in(s, no))
-		*out = 0;
-	else
-		return -1;
-	return 0;
-}
-
-static int
-parse_int(const char *s, long min, long max, long *out)
-{
-	char	*end;
-	long	 v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
+	return flags_bool(s, out);
 }
 
 /*
@@ -277,112 +306,22 @@ config_check_address(const void *v, char *why, size_t len)
 }
 
 /*
- * Sets one field from its text value. "what" names the source for the
- * message ("flag", "field", "variable") in pflag's words.
+ * Sets one field from its text value, as its flag would. "what" names the
+ * source for the message ("field": a ProxyConfig layer's) in pflag's words.
  */
 int
 config_set(struct config *cf, const struct config_flag *cg, const char *value,
     const char *what, char *err, size_t errlen)
 {
-	char	*base = (char *)cf + cg->cg_offset;
-	char	 why[160] = "";
-	long	 n;
-	int64_t	 d;
-	int	 b;
+	char	why[160];
 
-	switch (cg->cg_type) {
-	case CT_STRING:
-		if (cg->cg_check != NULL &&
-		    cg->cg_check(value, why, sizeof(why)) == -1)
-			break;
-		free(*(char **)base);
-		*(char **)base = xstrdup(value);
+	if (flags_set(&config_cli[cg - config_flags], cf, value, why,
+	    sizeof(why)) == 0)
 		return 0;
-	case CT_DURATION:
-		if (duration_parse(value, &d, why, sizeof(why)) == -1)
-			break;
-		if (d < 0) {
-			snprintf(why, sizeof(why), "negative duration");
-			break;
-		}
-		if (cg->cg_check != NULL &&
-		    cg->cg_check(&d, why, sizeof(why)) == -1)
-			break;
-		*(int64_t *)base = d;
-		return 0;
-	case CT_PORT:
-		if (parse_int(value, 1, 65535, &n) == -1) {
-			snprintf(why, sizeof(why), "not a port (1-65535)");
-			break;
-		}
-		*(int *)base = (int)n;
-		return 0;
-	case CT_INT:
-		if (parse_int(value, 0, INT_MAX, &n) == -1) {
-			snprintf(why, sizeof(why), "not a whole number >= 0");
-			break;
-		}
-		*(int *)base = (int)n;
-		return 0;
-	case CT_BOOL:
-		if (parse_bool(value, &b) == -1) {
-			snprintf(why, sizeof(why), "not a boolean");
-			break;
-		}
-		*(int *)base = b;
-		return 0;
-	}
 	snprintf(err, errlen, "invalid argument \"%s\" for \"%s%s\" %s: %s",
 	    value, strcmp(what, "flag") == 0 ? "--" : "", cg->cg_name, what,
 	    why);
 	return -1;
-}
-
-static const struct config_flag *
-config_find(const char *name, size_t len)
-{
-	const struct config_flag *cg;
-
-	for (cg = config_flags; cg->cg_name != NULL; cg++) {
-		if (strlen(cg->cg_name) == len &&
-		    strncmp(cg->cg_name, name, len) == 0)
-			return cg;
-	}
-	return NULL;
-}
-
-/* Environment variables of DESIGN §3 that are not identity. */
-static int
-config_environment(struct config *cf, char *err, size_t errlen)
-{
-	static const struct {
-		const char		*name;
-		struct config_flag	 cg;
-	} vars[] = {
-		{ "EXIT_ON_ZERO_ACTIVE_CONNECTIONS", F("EXIT_ON_ZERO_ACTIVE_"
-		    "CONNECTIONS", NULL, CT_BOOL, cf_exit_on_zero_active) },
-		{ "MINIMUM_DRAIN_DURATION", F("MINIMUM_DRAIN_DURATION", NULL,
-		    CT_DURATION, cf_minimum_drain_duration) },
-		{ "ENVOY_STATUS_PORT", F("ENVOY_STATUS_PORT", NULL, CT_PORT,
-		    cf_envoy_status_port) },
-		{ "ENVOY_PROMETHEUS_PORT", F("ENVOY_PROMETHEUS_PORT", NULL,
-		    CT_PORT, cf_prometheus_port) },
-		{ "ISTIOD_SAN", F("ISTIOD_SAN", NULL, CT_STRING,
-		    cf_istiod_san) },
-		{ "XDS_ROOT_CA", F("XDS_ROOT_CA", NULL, CT_STRING,
-		    cf_xds_root_ca) },
-	};
-	const char	*v;
-	size_t		 i;
-
-	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-		if ((v = getenv(vars[i].name)) == NULL || *v == '\0')
-			continue;
-		if (config_set(cf, &vars[i].cg, v, "variable", err,
-		    errlen) == -1)
-			return -1;
-	}
-	return 0;
 }
 
 static int
@@ -429,6 +368,41 @@ config_validate(struct config *cf, char *err, size_t errlen)
 	return 0;
 }
 
+static void
+config_flags_init(struct flags *fs, struct config *cf,
+    const struct flag *extra, void *extra_base)
+{
+	memset(fs, 0, sizeof(*fs));
+	fs->fs_table[0] = config_cli;
+	fs->fs_base[0] = cf;
+	fs->fs_table[1] = extra;
+	fs->fs_base[1] = extra_base;
+	fs->fs_opts = FLAGS_GO_NAMES | FLAGS_WARN_UNKNOWN;
+	fs->fs_words = config_roles;
+}
+
+/* The one positional argument: the proxy's role. */
+static int
+config_role(struct config *cf, const struct flags *fs, char *err,
+    size_t errlen)
+{
+	if (fs->fs_nargs == 0 || strcmp(fs->fs_args[0], "sidecar") == 0)
+		cf->cf_role = ROLE_SIDECAR;
+	else if (strcmp(fs->fs_args[0], "router") == 0)
+		cf->cf_role = ROLE_ROUTER;
+	else {
+		snprintf(err, errlen, "invalid proxy type \"%s\": expected "
+		    "sidecar or router", fs->fs_args[0]);
+		return -1;
+	}
+	if (fs->fs_nargs > 1) {
+		snprintf(err, errlen, "unexpected argument \"%s\"",
+		    fs->fs_args[1]);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Parses "proxy" arguments (argv[0] is the subcommand). Returns -1 with the
  * message in err on a usage error, before anything is forked or written.
@@ -437,104 +411,43 @@ int
 config_parse(struct config *cf, int argc, char **argv, char *err,
     size_t errlen)
 {
-	struct flagval {
-		const struct config_flag	*fv_flag;
-		const char			*fv_value;
-	}		*vals;
-	int		 i, nvals = 0, npos = 0, rc = -1;
-	const char	*arg, *name, *eq, *value;
-	size_t		 len;
-	char		 lname[64];
+	return config_parse_extra(cf, NULL, NULL, argc, argv, err, errlen);
+}
+
+/*
+ * The same, with the flags of extra (bootstrap's own) stored into
+ * extra_base.
+ */
+int
+config_parse_extra(struct config *cf, const struct flag *extra,
+    void *extra_base, int argc, char **argv, char *err, size_t errlen)
+{
+	struct flags	fs;
+	int		rc = -1;
 
 	config_defaults(cf);
-	vals = xcalloc((size_t)argc, sizeof(*vals));
-	for (i = 1; i < argc; i++) {
-		const struct config_flag *cg;
-
-		arg = argv[i];
-		if (arg[0] != '-' || arg[1] == '\0') {
-			if (npos++ > 0) {
-				snprintf(err, errlen, "unexpected argument "
-				    "\"%s\"", arg);
-				goto out;
-			}
-			if (strcmp(arg, "sidecar") == 0)
-				cf->cf_role = ROLE_SIDECAR;
-			else if (strcmp(arg, "router") == 0)
-				cf->cf_role = ROLE_ROUTER;
-			else {
-				snprintf(err, errlen, "invalid proxy type "
-				    "\"%s\": expected sidecar or router", arg);
-				goto out;
-			}
-			continue;
-		}
-		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-			cf->cf_help = 1;
-			rc = 0;
-			goto out;
-		}
-		name = arg + (arg[1] == '-' ? 2 : 1);
-		eq = strchr(name, '=');
-		len = eq != NULL ? (size_t)(eq - name) : strlen(name);
-		snprintf(lname, sizeof(lname), "%.*s", (int)len, name);
-		if ((cg = config_find(name, len)) == NULL) {
-			if (config_in(lname, config_ignored_bools))
-				continue;
-			if (config_in(lname, config_ignored)) {
-				if (eq == NULL && i + 1 < argc)
-					i++;
-				continue;
-			}
-			/*
-			 * An unknown flag's value cannot be told from a
-			 * positional argument; like a string flag, it takes
-			 * the next word unless that word is a flag or the
-			 * role still to come.
-			 */
-			log_warnx("unknown flag \"%s\" ignored", arg);
-			if (eq == NULL && i + 1 < argc &&
-			    argv[i + 1][0] != '-' && !(npos == 0 &&
-			    (strcmp(argv[i + 1], "sidecar") == 0 ||
-			    strcmp(argv[i + 1], "router") == 0)))
-				i++;
-			continue;
-		}
-		if (eq != NULL)
-			value = eq + 1;
-		else if (cg->cg_type == CT_BOOL)
-			value = "true";
-		else if (i + 1 < argc)
-			value = argv[++i];
-		else {
-			snprintf(err, errlen, "flag needs an argument: --%s",
-			    lname);
-			goto out;
-		}
-		vals[nvals].fv_flag = cg;
-		vals[nvals].fv_value = value;
-		nvals++;
+	config_flags_init(&fs, cf, extra, extra_base);
+	if (flags_parse(&fs, argc, argv, err, errlen) == -1)
+		goto out;
+	if (fs.fs_help) {
+		cf->cf_help = 1;
+		rc = 0;
+		goto out;
 	}
-	if (config_environment(cf, err, errlen) == -1)
+	if (config_role(cf, &fs, err, errlen) == -1)
+		goto out;
+	if (flags_environment(&fs, err, errlen) == -1)
 		goto out;
 	/*
 	 * The ProxyConfig layers (mesh config, PROXY_CONFIG); the mesh config
 	 * file is named by a flag, so that one flag is applied first.
 	 */
-	for (i = 0; i < nvals; i++) {
-		if (vals[i].fv_flag->cg_offset ==
-		    offsetof(struct config, cf_mesh_config) &&
-		    config_set(cf, vals[i].fv_flag, vals[i].fv_value, "flag",
-		    err, errlen) == -1)
-			goto out;
-	}
+	if (flags_apply(&fs, "meshConfig", err, errlen) == -1)
+		goto out;
 	if (proxyconfig_apply(cf, err, errlen) == -1)
 		goto out;
-	for (i = 0; i < nvals; i++) {
-		if (config_set(cf, vals[i].fv_flag, vals[i].fv_value, "flag",
-		    err, errlen) == -1)
-			goto out;
-	}
+	if (flags_apply(&fs, NULL, err, errlen) == -1)
+		goto out;
 	if (config_validate(cf, err, errlen) == -1)
 		goto out;
 	if (config_identity(cf, err, errlen) == -1)
@@ -543,7 +456,7 @@ config_parse(struct config *cf, int argc, char **argv, char *err,
 	cf->cf_argv = argv;
 	rc = 0;
 out:
-	free(vals);
+	flags_free(&fs);
 	return rc;
 }
 
@@ -683,77 +596,23 @@ config_identity(struct config *cf, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-config_flag_cmp(const void *a, const void *b)
-{
-	const struct config_flag *const *x = a, *const *y = b;
-
-	return strcasecmp((*x)->cg_name, (*y)->cg_name);
-}
-
 /*
- * The flags of "proxy" and "bootstrap" with their defaults, from the same
- * table the parser uses, so that the two cannot drift apart.
+ * The flags of "proxy" (or "bootstrap", with its extra flags) and their
+ * defaults, from the tables the parser uses, so that the two cannot drift
+ * apart.
  */
 void
-config_usage(FILE *f, const char *cmd, const char *extra)
+config_usage(FILE *f, const char *cmd, const struct flag *extra)
 {
-	static const char *const types[] = {
-		[CT_STRING] = "string", [CT_DURATION] = "duration",
-		[CT_PORT] = "port", [CT_INT] = "int", [CT_BOOL] = "bool"
-	};
-	const struct config_flag	**sorted, *cg;
-	struct config			  cf;
-	char				  dflt[256], name[64];
-	size_t				  n = 0, i;
-	const char			 *const *ig;
+	struct flags	fs;
+	struct config	cf;
 
 	config_defaults(&cf);
-	for (cg = config_flags; cg->cg_name != NULL; cg++)
-		n++;
-	sorted = xcalloc(n, sizeof(*sorted));
-	for (i = 0; i < n; i++)
-		sorted[i] = &config_flags[i];
-	qsort(sorted, n, sizeof(*sorted), config_flag_cmp);
-	fprintf(f, "usage: pilot-agent %s%s [flags]\n\nflags:\n", cmd,
-	    strcmp(cmd, "proxy") == 0 ? " [sidecar|router]" : "");
-	for (i = 0; i < n; i++) {
-		const char *base = (const char *)&cf + sorted[i]->cg_offset;
-
-		cg = sorted[i];
-		switch (cg->cg_type) {
-		case CT_STRING:
-			snprintf(dflt, sizeof(dflt), "\"%s\"",
-			    *(char *const *)base != NULL ?
-			    *(char *const *)base : "");
-			break;
-		case CT_DURATION:
-			duration_format(*(const int64_t *)base, dflt,
-			    sizeof(dflt));
-			break;
-		case CT_BOOL:
-			snprintf(dflt, sizeof(dflt), "%s",
-			    *(const int *)base ? "true" : "false");
-			break;
-		case CT_PORT:
-		case CT_INT:
-			snprintf(dflt, sizeof(dflt), "%d", *(const int *)base);
-			break;
-		}
-		snprintf(name, sizeof(name), "--%s %s", cg->cg_name,
-		    types[cg->cg_type]);
-		fprintf(f, "  %-38s (default %s)\n", name, dflt);
-	}
-	if (extra != NULL)
-		fputs(extra, f);
-	fprintf(f, "  %-38s print this help\n", "-h, --help");
-	fprintf(f, "\naccepted and ignored, as Istio's:");
-	for (ig = config_ignored; *ig != NULL; ig++)
-		fprintf(f, " --%s", *ig);
-	for (ig = config_ignored_bools; *ig != NULL; ig++)
-		fprintf(f, " --%s", *ig);
-	fprintf(f, "\n\nSee pilot-agent(8) for what each flag does.\n");
-	free(sorted);
+	config_flags_init(&fs, &cf, extra, NULL);
+	fs.fs_usage = strcmp(cmd, "proxy") == 0 ?
+	    "pilot-agent proxy [sidecar|router] [flags]" :
+	    "pilot-agent bootstrap [flags]";
+	flags_usage(&fs, f);
 	config_free(&cf);
 }
 

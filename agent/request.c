@@ -14,7 +14,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 
 #include "agent.h"
 
@@ -22,36 +21,19 @@
 
 struct request_state {
 	struct event_base	*rq_base;
-	int			 rq_code;	/* 0: no answer */
-	int			 rq_head_code;	/* the status line's */
-	int			 rq_error;	/* evhttp's, + 1 */
+	struct http_result	 rq_res;	/* a copy, hs_body dropped */
 	int			 rq_done;
 	int			 rq_write_error;
 	int			 rq_write_errno;
-	long long		 rq_length;	/* Content-Length, -1: none */
-	unsigned long long	 rq_got;	/* body bytes received */
 };
 
-static const struct {
-	const char		*name;
-	enum evhttp_cmd_type	 cmd;
-} request_methods[] = {
-	{ "GET", EVHTTP_REQ_GET },
-	{ "POST", EVHTTP_REQ_POST },
-	{ "PUT", EVHTTP_REQ_PUT },
-	{ "DELETE", EVHTTP_REQ_DELETE },
-	{ "HEAD", EVHTTP_REQ_HEAD },
-	{ "OPTIONS", EVHTTP_REQ_OPTIONS },
-	{ "PATCH", EVHTTP_REQ_PATCH },
-};
-
+/* The answer's body goes to standard output as it arrives. */
 static void
-request_chunk(struct evhttp_request *req, void *arg)
+request_data(struct http_request *hr, struct evbuffer *in, void *arg)
 {
 	struct request_state	*rq = arg;
-	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
 
-	rq->rq_got += evbuffer_get_length(in);
+	(void)hr;
 	while (evbuffer_get_length(in) > 0 && !rq->rq_write_error) {
 		if (evbuffer_write(in, 1) == -1 && errno != EINTR &&
 		    errno != EAGAIN) {
@@ -62,49 +44,62 @@ request_chunk(struct evhttp_request *req, void *arg)
 	evbuffer_drain(in, evbuffer_get_length(in));
 }
 
-/*
- * The answer's head: kept, because when its body then fails, evhttp ends
- * the request without it (the status would be lost).
- */
-static int
-request_head(struct evhttp_request *req, void *arg)
-{
-	struct request_state	*rq = arg;
-	const char		*v;
-	char			*end;
-
-	rq->rq_head_code = evhttp_request_get_response_code(req);
-	v = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Content-Length");
-	rq->rq_length = -1;
-	if (v != NULL) {
-		errno = 0;
-		rq->rq_length = strtoll(v, &end, 10);
-		if (*v == '\0' || *end != '\0' || errno != 0)
-			rq->rq_length = -1;
-	}
-	return 0;
-}
-
 static void
-request_error(enum evhttp_request_error error, void *arg)
-{
-	struct request_state	*rq = arg;
-
-	rq->rq_error = (int)error + 1;
-}
-
-static void
-request_done(struct evhttp_request *req, void *arg)
+request_done(const struct http_result *res, void *arg)
 {
 	struct request_state	*rq = arg;
 
 	rq->rq_done = 1;
-	if (req != NULL) {
-		rq->rq_code = evhttp_request_get_response_code(req);
-		request_chunk(req, rq);
-	}
+	rq->rq_res = *res;
+	rq->rq_res.hs_body = NULL;
+	rq->rq_res.hs_headers = NULL;
+	rq->rq_res.hs_reason = NULL;
 	event_base_loopbreak(rq->rq_base);
+}
+
+static const struct flag request_flags[] = {
+	{ .fl_name = "debug-port", .fl_type = FLAG_PORT, .fl_offset = 0 },
+	{ NULL }
+};
+
+/*
+ * Reads the command line: --debug-port into *port (which holds the
+ * default), the method, path and body into pos (argv's words). Returns 0
+ * to go on, 1 when --help was printed, -1 on a usage error (said).
+ */
+static int
+request_parse(int argc, char **argv, int *port, const char **pos)
+{
+	struct flags	fs;
+	char		err[512];
+	int		i, rc = -1;
+
+	memset(&fs, 0, sizeof(fs));
+	fs.fs_usage = "pilot-agent request <method> <path> [<body>] [flags]";
+	fs.fs_about = "Calls the proxy's admin API (or another local port) "
+	    "and prints the answer.";
+	fs.fs_table[0] = request_flags;
+	fs.fs_base[0] = port;
+	fs.fs_opts = FLAGS_GO_NAMES;
+	if (flags_run(&fs, argc, argv, err, sizeof(err)) == -1)
+		log_error("%s", err);
+	else if (fs.fs_help) {
+		flags_usage(&fs, stdout);
+		rc = 1;
+	} else if (fs.fs_nargs > 3)
+		log_error("accepts at most 3 arg(s), received %d",
+		    fs.fs_nargs);
+	else if (fs.fs_nargs < 2)
+		log_error("requires at least 2 arg(s), only received %d\n"
+		    "usage: pilot-agent request <method> <path> [<body>] "
+		    "[--debug-port port]", fs.fs_nargs);
+	else {
+		for (i = 0; i < fs.fs_nargs; i++)
+			pos[i] = fs.fs_args[i];
+		rc = 0;
+	}
+	flags_free(&fs);
+	return rc;
 }
 
 /* argv[0] is "request". Returns the exit code. */
@@ -112,73 +107,18 @@ int
 request_main(int argc, char **argv)
 {
 	struct request_state		 rq;
-	struct evhttp_connection	*evcon;
-	struct evhttp_request		*req;
-	enum evhttp_cmd_type		 cmd = EVHTTP_REQ_GET;
+	struct http_request		*hr;
+	const struct http_result	*res;
 	const char			*pos[3] = { NULL, NULL, NULL }, *p;
-	char				*path, *end, hostport[32];
-	long				 port = 15000;
-	int				 npos = 0, i, found = 0, rc = 1;
-	size_t				 m;
+	char				*path, hostport[32], err[256];
+	long				 port;
+	int				 debug_port = 15000, rc;
 
-	for (i = 1; i < argc; i++) {
-		const char *arg = argv[i], *v = NULL;
-
-		if (strncmp(arg, "--debug-port", 12) == 0 &&
-		    (arg[12] == '\0' || arg[12] == '=')) {
-			if (arg[12] == '=')
-				v = arg + 13;
-			else if (i + 1 < argc)
-				v = argv[++i];
-			if (v == NULL) {
-				log_error("flag needs an argument: "
-				    "--debug-port");
-				return EXIT_USAGE;
-			}
-			errno = 0;
-			port = strtol(v, &end, 10);
-			if (*v == '\0' || *end != '\0' || errno != 0 ||
-			    port < 1 || port > 65535) {
-				log_error("invalid argument \"%s\" for "
-				    "\"--debug-port\" flag: not a port", v);
-				return EXIT_USAGE;
-			}
-			continue;
-		}
-		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-			printf("usage: pilot-agent request <method> <path> "
-			    "[<body>] [flags]\n\n"
-			    "Calls the proxy's admin API (or another local port) "
-			    "and prints the answer.\n\nflags:\n"
-			    "  --debug-port port             (default 15000)\n"
-			    "  -h, --help                    print this help\n");
-			return 0;
-		}
-		if (arg[0] == '-' && arg[1] != '\0') {
-			log_error("unknown flag: %s", arg);
-			return EXIT_USAGE;
-		}
-		if (npos == 3) {
-			log_error("accepts at most 3 arg(s), received %d",
-			    npos + 1);
-			return EXIT_USAGE;
-		}
-		pos[npos++] = arg;
-	}
-	if (npos < 2) {
-		log_error("requires at least 2 arg(s), only received %d\n"
-		    "usage: pilot-agent request <method> <path> [<body>] "
-		    "[--debug-port port]", npos);
-		return EXIT_USAGE;
-	}
-	for (m = 0; m < sizeof(request_methods) / sizeof(request_methods[0]);
-	    m++) {
-		if (strcasecmp(pos[0], request_methods[m].name) == 0) {
-			cmd = request_methods[m].cmd;
-			found = 1;
-		}
-	}
-	if (!found) {
+	if ((rc = request_parse(argc, argv, &debug_port, pos)) != 0)
+		return rc == 1 ? 0 : EXIT_USAGE;
+	rc = 1;
+	port = debug_port;
+	if (!http_method_valid(pos[0])) {
 		log_error("invalid method \"%s\"", pos[0]);
 		return EXIT_USAGE;
 	}
@@ -193,54 +133,54 @@ request_main(int argc, char **argv)
 	memset(&rq, 0, sizeof(rq));
 	if ((rq.rq_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
-	evcon = evhttp_connection_base_new(rq.rq_base, NULL, "127.0.0.1",
-	    (unsigned short)port);
-	if (evcon == NULL)
-		fatalx("evhttp_connection_base_new");
-	evhttp_connection_set_timeout(evcon, REQUEST_TIMEOUT_SECS);
-	evhttp_connection_set_retries(evcon, 0);
-	req = evhttp_request_new(request_done, &rq);
-	evhttp_request_set_chunked_cb(req, request_chunk);
-	evhttp_request_set_header_cb(req, request_head);
-	evhttp_request_set_error_cb(req, request_error);
+	hr = http_new(rq.rq_base, pos[0], "127.0.0.1", (int)port, path,
+	    REQUEST_TIMEOUT_SECS * CLOCK_SEC);
 	snprintf(hostport, sizeof(hostport), "localhost:%ld", port);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
-	    hostport);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Connection", "close");
+	http_header(hr, "Host", hostport);
 	if (pos[2] != NULL)
-		evbuffer_add(evhttp_request_get_output_buffer(req), pos[2],
-		    strlen(pos[2]));
-	if (evhttp_make_request(evcon, req, cmd, path) == 0)
-		event_base_dispatch(rq.rq_base);
-	if (rq.rq_code == 0 && rq.rq_head_code != 0 &&
-	    rq.rq_error == EVREQ_HTTP_DATA_TOO_LONG + 1)
-		log_error("%s http://localhost:%ld%s: status code %d, but the "
-		    "body is too large (cut off after %llu bytes)", pos[0],
-		    port, path, rq.rq_head_code, rq.rq_got);
-	else if (rq.rq_code == 0 && rq.rq_head_code != 0 &&
-	    rq.rq_length >= 0)
-		log_error("%s http://localhost:%ld%s: status code %d, but the "
-		    "body was cut off after %llu of %lld bytes", pos[0], port,
-		    path, rq.rq_head_code, rq.rq_got, rq.rq_length);
-	else if (rq.rq_code == 0 && rq.rq_head_code != 0)
-		log_error("%s http://localhost:%ld%s: status code %d, but the "
-		    "body was cut off after %llu bytes", pos[0], port, path,
-		    rq.rq_head_code, rq.rq_got);
-	else if (rq.rq_code == 0 && rq.rq_error == EVREQ_HTTP_TIMEOUT + 1)
-		log_error("%s http://localhost:%ld%s: no answer within %d "
-		    "seconds", pos[0], port, path, REQUEST_TIMEOUT_SECS);
-	else if (rq.rq_code == 0)
+		http_body(hr, pos[2], strlen(pos[2]));
+	http_callbacks(hr, request_data, request_done, &rq);
+	if (http_start(hr, err, sizeof(err)) == -1) {
+		/* Not started: still ours. */
+		http_free(hr);
+		log_error("%s http://localhost:%ld%s: %s", pos[0], port, path,
+		    err);
+		event_base_free(rq.rq_base);
+		free(path);
+		return 1;
+	}
+	/* The client frees the request once it has called back. */
+	event_base_dispatch(rq.rq_base);
+	res = &rq.rq_res;
+	if (!rq.rq_done)
 		log_error("%s http://localhost:%ld%s: no answer (is the proxy "
 		    "running?)", pos[0], port, path);
-	else if (rq.rq_code < 200 || rq.rq_code > 299)
-		log_error("received unsuccessful status code %d", rq.rq_code);
+	else if (res->hs_error == HTTP_ERR_MALFORMED && res->hs_code != 0)
+		log_error("%s http://localhost:%ld%s: status code %d, but the "
+		    "body is malformed (cut off after %llu bytes)", pos[0],
+		    port, path, res->hs_code, res->hs_received);
+	else if (res->hs_error != HTTP_ERR_NONE && res->hs_code != 0 &&
+	    res->hs_length >= 0)
+		log_error("%s http://localhost:%ld%s: status code %d, but the "
+		    "body was cut off after %llu of %lld bytes", pos[0], port,
+		    path, res->hs_code, res->hs_received, res->hs_length);
+	else if (res->hs_error != HTTP_ERR_NONE && res->hs_code != 0)
+		log_error("%s http://localhost:%ld%s: status code %d, but the "
+		    "body was cut off after %llu bytes", pos[0], port, path,
+		    res->hs_code, res->hs_received);
+	else if (res->hs_error == HTTP_ERR_TIMEOUT)
+		log_error("%s http://localhost:%ld%s: no answer within %d "
+		    "seconds", pos[0], port, path, REQUEST_TIMEOUT_SECS);
+	else if (res->hs_error != HTTP_ERR_NONE)
+		log_error("%s http://localhost:%ld%s: no answer (is the proxy "
+		    "running?)", pos[0], port, path);
+	else if (res->hs_code < 200 || res->hs_code > 299)
+		log_error("received unsuccessful status code %d", res->hs_code);
 	else if (rq.rq_write_error)
 		log_error("writing the answer: %s",
 		    strerror(rq.rq_write_errno));
 	else
 		rc = 0;
-	evhttp_connection_free(evcon);
 	event_base_free(rq.rq_base);
 	free(path);
 	return rc;

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -34,37 +33,68 @@ struct wait_state {
 	const char			*wt_url;
 	char				*wt_host;	/* without [ ] */
 	char				*wt_path;
-	struct evhttp_connection	*wt_evcon;	/* the try under way */
+	struct http_request		*wt_http;	/* the try under way */
 	struct event			*wt_try_ev;
 	struct event			*wt_deadline_ev;
 	struct timeval			 wt_period;
 	int64_t				 wt_request_ms;	/* <= 0: no limit */
 	char				 wt_last[512];
-	int				 wt_error;	/* evhttp's, + 1 */
 	int				 wt_expired;	/* deadline passed */
 	int				 wt_code;	/* -1: still waiting */
 };
 
 static void	wait_schedule(struct wait_state *);
 
-/* A Go int (64 bits), in decimal. */
-static int
-wait_int(const char *name, const char *v, int64_t *out)
-{
-	char		*end;
-	long long	 n;
+/* The command line: Istio's flags, Go ints but --url. */
+struct wait_args {
+	const char	*wa_url;
+	int64_t		 wa_timeout;	/* seconds */
+	int64_t		 wa_period;	/* milliseconds */
+	int64_t		 wa_request;	/* milliseconds */
+};
 
-	errno = 0;
-	n = strtoll(v, &end, 10);
-	if (*v == '\0' || *v == ' ' || *v == '\t' || *end != '\0' ||
-	    errno != 0) {
-		log_error("invalid argument \"%s\" for \"--%s\" flag: not an "
-		    "integer from %lld to %lld", v, name, (long long)INT64_MIN,
-		    (long long)INT64_MAX);
-		return -1;
-	}
-	*out = n;
-	return 0;
+static const struct flag wait_flags[] = {
+	{ .fl_name = "url", .fl_type = FLAG_TEXT,
+	  .fl_offset = offsetof(struct wait_args, wa_url) },
+	{ .fl_name = "timeoutSeconds", .fl_type = FLAG_INT64,
+	  .fl_offset = offsetof(struct wait_args, wa_timeout) },
+	{ .fl_name = "periodMillis", .fl_type = FLAG_INT64,
+	  .fl_offset = offsetof(struct wait_args, wa_period) },
+	{ .fl_name = "requestTimeoutMillis", .fl_type = FLAG_INT64,
+	  .fl_offset = offsetof(struct wait_args, wa_request) },
+	{ NULL }
+};
+
+/*
+ * Reads the command line into wa, which holds the defaults. Returns 0 to go
+ * on, 1 when --help was printed, -1 on a usage error (said).
+ */
+static int
+wait_parse(int argc, char **argv, struct wait_args *wa)
+{
+	struct flags	fs;
+	char		err[512];
+	int		rc = -1;
+
+	memset(&fs, 0, sizeof(fs));
+	fs.fs_usage = "pilot-agent wait [flags]";
+	fs.fs_about = "Waits until the URL answers 200; exits 0 then, 1 on "
+	    "timeout.";
+	fs.fs_table[0] = wait_flags;
+	fs.fs_base[0] = wa;
+	fs.fs_opts = FLAGS_GO_NAMES;
+	if (flags_run(&fs, argc, argv, err, sizeof(err)) == -1)
+		log_error("%s", err);
+	else if (fs.fs_help) {
+		flags_usage(&fs, stdout);
+		rc = 1;
+	} else if (fs.fs_nargs > 0)
+		log_error("unknown command \"%s\" for \"pilot-agent wait\"",
+		    fs.fs_args[0]);
+	else
+		rc = 0;
+	flags_free(&fs);
+	return rc;
 }
 
 /*
@@ -84,64 +114,53 @@ wait_tv(int64_t n, int64_t unit, struct timeval *tv)
 static void
 wait_end_try(struct wait_state *wt)
 {
-	if (wt->wt_evcon != NULL) {
-		evhttp_connection_free(wt->wt_evcon);
-		wt->wt_evcon = NULL;
-	}
+	http_free(wt->wt_http);
+	wt->wt_http = NULL;
 }
 
 static void
-wait_deferred_free(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	evhttp_connection_free(arg);
-}
-
-static void
-wait_error(enum evhttp_request_error error, void *arg)
+wait_response(const struct http_result *res, void *arg)
 {
 	struct wait_state	*wt = arg;
 
-	wt->wt_error = (int)error + 1;
-}
-
-static void
-wait_response(struct evhttp_request *req, void *arg)
-{
-	struct wait_state		*wt = arg;
-	struct evhttp_connection	*evcon = wt->wt_evcon;
-	int				 code;
-
-	/* The connection is freed from the loop, outside its callback. */
-	wt->wt_evcon = NULL;
-	event_base_once(wt->wt_base, -1, EV_TIMEOUT, wait_deferred_free, evcon,
-	    NULL);
+	/* The client frees the try when this returns. */
+	wt->wt_http = NULL;
 	if (wt->wt_code != -1)
 		return;
-	code = req != NULL ? evhttp_request_get_response_code(req) : 0;
-	if (code == 200) {
+	if (res->hs_error == HTTP_ERR_NONE && res->hs_code == 200) {
 		log_info("Envoy is ready!");
 		wt->wt_code = 0;
 		event_base_loopbreak(wt->wt_base);
 		return;
 	}
-	if (code != 0)
+	switch (res->hs_error) {
+	case HTTP_ERR_NONE:
 		snprintf(wt->wt_last, sizeof(wt->wt_last), "HTTP status code "
-		    "%d", code);
-	else if (wt->wt_error == EVREQ_HTTP_TIMEOUT + 1)
+		    "%d", res->hs_code);
+		break;
+	case HTTP_ERR_TIMEOUT:
 		snprintf(wt->wt_last, sizeof(wt->wt_last), "Get \"%s\": no "
 		    "answer within %lld ms (--requestTimeoutMillis)",
 		    wt->wt_url, (long long)wt->wt_request_ms);
-	else if (wt->wt_error == EVREQ_HTTP_EOF + 1)
+		break;
+	case HTTP_ERR_CLOSED:
+	case HTTP_ERR_CUT:
 		snprintf(wt->wt_last, sizeof(wt->wt_last), "Get \"%s\": the "
 		    "connection closed before a whole answer", wt->wt_url);
-	else if (wt->wt_error == 0)
+		break;
+	case HTTP_ERR_REFUSED:
 		snprintf(wt->wt_last, sizeof(wt->wt_last), "Get \"%s\": "
 		    "cannot connect (connection refused?)", wt->wt_url);
-	else
+		break;
+	case HTTP_ERR_CONNECT:
+		snprintf(wt->wt_last, sizeof(wt->wt_last), "Get \"%s\": "
+		    "cannot connect (%s)", wt->wt_url, res->hs_reason);
+		break;
+	default:
 		snprintf(wt->wt_last, sizeof(wt->wt_last), "Get \"%s\": the "
-		    "request failed", wt->wt_url);
+		    "request failed (%s)", wt->wt_url, res->hs_reason);
+		break;
+	}
 	log_debug("Not ready yet: %s", wt->wt_last);
 	if (wt->wt_expired) {
 		wt->wt_code = 1;
@@ -155,43 +174,27 @@ static void
 wait_try(evutil_socket_t fd, short what, void *arg)
 {
 	struct wait_state	*wt = arg;
-	struct evhttp_request	*req;
-	struct timeval		 tv;
-	const char		*host = wt->wt_host;
+	int64_t			 limit = INT64_MAX;
 	int			 port = evhttp_uri_get_port(wt->wt_uri);
-	char			 hostport[300];
+	char			 err[256];
 
 	(void)fd;
 	(void)what;
 	wait_end_try(wt);
-	wt->wt_error = 0;
 	if (port == -1)
 		port = 80;
-	wt->wt_evcon = evhttp_connection_base_new(wt->wt_base, NULL, host,
-	    (unsigned short)port);
-	if (wt->wt_evcon == NULL) {
-		snprintf(wt->wt_last, sizeof(wt->wt_last), "cannot connect to "
-		    "%s:%d", host, port);
-		wait_schedule(wt);
-		return;
-	}
 	/* No limit is the longest one, which the deadline cuts short. */
-	wait_tv(wt->wt_request_ms > 0 ? wt->wt_request_ms : INT64_MAX, 1000,
-	    &tv);
-	evhttp_connection_set_timeout_tv(wt->wt_evcon, &tv);
-	evhttp_connection_set_retries(wt->wt_evcon, 0);
-	req = evhttp_request_new(wait_response, wt);
-	evhttp_request_set_error_cb(req, wait_error);
-	snprintf(hostport, sizeof(hostport), strchr(host, ':') != NULL ?
-	    "[%s]:%d" : "%s:%d", host, port);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
-	    hostport);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Connection", "close");
-	if (evhttp_make_request(wt->wt_evcon, req, EVHTTP_REQ_GET,
-	    wt->wt_path) == -1) {
-		snprintf(wt->wt_last, sizeof(wt->wt_last), "cannot send a "
-		    "request to %s", wt->wt_url);
+	if (wt->wt_request_ms > 0)
+		limit = wt->wt_request_ms > INT64_MAX / CLOCK_MSEC ? INT64_MAX :
+		    wt->wt_request_ms * CLOCK_MSEC;
+	wt->wt_http = http_new(wt->wt_base, "GET", wt->wt_host, port,
+	    wt->wt_path, limit);
+	/* Only the status matters: a long body is not waited for. */
+	http_keep(wt->wt_http, 4096, 1);
+	http_callbacks(wt->wt_http, NULL, wait_response, wt);
+	if (http_start(wt->wt_http, err, sizeof(err)) == -1) {
+		snprintf(wt->wt_last, sizeof(wt->wt_last), "Get \"%s\": %s",
+		    wt->wt_url, err);
 		wait_end_try(wt);
 		wait_schedule(wt);
 	}
@@ -215,9 +218,9 @@ wait_deadline(evutil_socket_t fd, short what, void *arg)
 	 * A try under way ends by its own limit, and what it gets is the
 	 * last error (or success). With no limit it is cut off here.
 	 */
-	if (wt->wt_evcon != NULL && wt->wt_request_ms > 0)
+	if (wt->wt_http != NULL && wt->wt_request_ms > 0)
 		return;
-	if (wt->wt_evcon != NULL)
+	if (wt->wt_http != NULL)
 		snprintf(wt->wt_last, sizeof(wt->wt_last), "Get \"%s\": no "
 		    "answer yet at the deadline", wt->wt_url);
 	wt->wt_code = 1;
@@ -230,63 +233,21 @@ wait_main(int argc, char **argv)
 {
 	struct wait_state	 wt;
 	struct timeval		 tv;
-	const char		*url = "http://localhost:15021/healthz/ready";
+	struct wait_args	 wa = { "http://localhost:15021/healthz/ready",
+				    60, 500, 500 };
+	const char		*url;
 	const char		*path, *query, *scheme, *host;
 	size_t			 hlen;
-	int64_t			 timeout = 60, period = 500, request = 500;
-	int			 i;
+	int64_t			 timeout, period, request;
+	int			 rc;
 
 	memset(&wt, 0, sizeof(wt));
-	for (i = 1; i < argc; i++) {
-		const char	*arg = argv[i], *name, *eq, *v;
-		size_t		 len;
-
-		if (arg[0] != '-') {
-			log_error("unknown command \"%s\" for \"pilot-agent "
-			    "wait\"", arg);
-			return EXIT_USAGE;
-		}
-		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-			printf("usage: pilot-agent wait [flags]\n\n"
-			    "Waits until the URL answers 200; exits 0 then, 1 on "
-			    "timeout.\n\nflags:\n"
-			    "  --url string                  (default \"%s\")\n"
-			    "  --timeoutSeconds int          (default 60)\n"
-			    "  --periodMillis int            (default 500)\n"
-			    "  --requestTimeoutMillis int    (default 500)\n"
-			    "  -h, --help                    print this help\n",
-			    url);
-			return 0;
-		}
-		name = arg + (arg[1] == '-' ? 2 : 1);
-		eq = strchr(name, '=');
-		len = eq != NULL ? (size_t)(eq - name) : strlen(name);
-		if (eq != NULL)
-			v = eq + 1;
-		else if (i + 1 < argc)
-			v = argv[++i];
-		else {
-			log_error("flag needs an argument: %s", arg);
-			return EXIT_USAGE;
-		}
-#define IS(s)	(len == strlen(s) && strncmp(name, s, len) == 0)
-		if (IS("url"))
-			url = v;
-		else if (IS("timeoutSeconds")) {
-			if (wait_int("timeoutSeconds", v, &timeout) == -1)
-				return EXIT_USAGE;
-		} else if (IS("periodMillis")) {
-			if (wait_int("periodMillis", v, &period) == -1)
-				return EXIT_USAGE;
-		} else if (IS("requestTimeoutMillis")) {
-			if (wait_int("requestTimeoutMillis", v, &request) == -1)
-				return EXIT_USAGE;
-		} else {
-			log_error("unknown flag: --%.*s", (int)len, name);
-			return EXIT_USAGE;
-		}
-#undef IS
-	}
+	if ((rc = wait_parse(argc, argv, &wa)) != 0)
+		return rc == 1 ? 0 : EXIT_USAGE;
+	url = wa.wa_url;
+	timeout = wa.wa_timeout;
+	period = wa.wa_period;
+	request = wa.wa_request;
 	if ((wt.wt_uri = evhttp_uri_parse(url)) == NULL ||
 	    (scheme = evhttp_uri_get_scheme(wt.wt_uri)) == NULL ||
 	    strcasecmp(scheme, "http") != 0 ||
@@ -332,8 +293,6 @@ wait_main(int argc, char **argv)
 	wait_end_try(&wt);
 	event_free(wt.wt_try_ev);
 	event_free(wt.wt_deadline_ev);
-	/* Runs the deferred frees still queued. */
-	event_base_loop(wt.wt_base, EVLOOP_NONBLOCK);
 	event_base_free(wt.wt_base);
 	evhttp_uri_free(wt.wt_uri);
 	free(wt.wt_host);

@@ -18,39 +18,23 @@ command_usage(const char *msg)
 	return EXIT_USAGE;
 }
 
-/*
- * Takes --output out of argv (in place, keeping the order of the rest), as
- * config_parse does not know it. Returns -1 when it lacks its value.
- */
 static int
-command_strip_output(int *argcp, char **argv, const char **output)
+command_check_output(const void *v, char *why, size_t len)
 {
-	int	 i, j, argc = *argcp;
-
-	for (i = 1, j = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--output") == 0 ||
-		    strcmp(argv[i], "-output") == 0) {
-			if (i + 1 >= argc)
-				return -1;
-			*output = argv[++i];
-			continue;
-		}
-		if (strncmp(argv[i], "--output=", 9) == 0 ||
-		    strncmp(argv[i], "-output=", 8) == 0) {
-			*output = strchr(argv[i], '=') + 1;
-			continue;
-		}
-		if (strcmp(argv[i], "--") == 0) {
-			while (i < argc)
-				argv[j++] = argv[i++];
-			break;
-		}
-		argv[j++] = argv[i];
-	}
-	argv[j] = NULL;
-	*argcp = j;
-	return 0;
+	if (*(const char *)v != '\0')
+		return 0;
+	snprintf(why, len, "empty path");
+	return -1;
 }
+
+/* bootstrap's flag beyond proxy's, stored into the const char * given. */
+static const struct flag command_flags[] = {
+	{ .fl_name = "output", .fl_type = FLAG_TEXT, .fl_offset = 0,
+	  .fl_check = command_check_output, .fl_arg = "string",
+	  .fl_help = "write the bootstrap to FILE, not stdout",
+	  .fl_default = "" },
+	{ NULL }
+};
 
 int
 bootstrap_command(int argc, char **argv)
@@ -58,30 +42,17 @@ bootstrap_command(int argc, char **argv)
 	struct config	 cf;
 	json_t		*doc = NULL;
 	const char	*output = NULL;
-	char		 err[1024] = "", **args, *s;
-	int		 i, rc = EXIT_USAGE;
+	char		 err[1024] = "", *s;
+	int		 rc = EXIT_USAGE;
 	size_t		 len;
 
-	/* A copy of argv: the caller's stays as it was. */
-	args = xcalloc((size_t)argc + 1, sizeof(*args));
-	for (i = 0; i < argc; i++)
-		args[i] = argv[i];
-	if (command_strip_output(&argc, args, &output) == -1) {
-		free(args);
-		return command_usage("flag needs an argument: --output");
-	}
-	if (output != NULL && *output == '\0') {
-		free(args);
-		return command_usage("invalid argument \"\" for \"--output\" "
-		    "flag: empty path");
-	}
-	if (config_parse(&cf, argc, args, err, sizeof(err)) == -1) {
+	if (config_parse_extra(&cf, command_flags, &output, argc, argv, err,
+	    sizeof(err)) == -1) {
 		rc = command_usage(err);
 		goto out;
 	}
 	if (cf.cf_help) {
-		config_usage(stdout, "bootstrap", "  --output string                        "
-		    "write the bootstrap to FILE, not stdout\n");
+		config_usage(stdout, "bootstrap", command_flags);
 		rc = 0;
 		goto out;
 	}
@@ -113,6 +84,5 @@ bootstrap_command(int argc, char **argv)
 out:
 	json_decref(doc);
 	config_free(&cf);
-	free(args);
 	return rc;
 }

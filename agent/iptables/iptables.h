@@ -48,6 +48,7 @@ struct ipt_config {
 	int		 ic_dual_stack;		/* --dual-stack */
 	int		 ic_ipv6;		/* ip6tables rules too */
 	int		 ic_dry_run;		/* -n */
+	int		 ic_restore_format;	/* -f: accepted, unused */
 	int		 ic_help;		/* -h */
 	int		 ic_log_json;		/* --log_as_json */
 	char		*ic_log_level;		/* --log_output_level */

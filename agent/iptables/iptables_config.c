@@ -2,7 +2,8 @@
  * The command line and environment of istio-iptables and
  * istio-clean-iptables, as Istio spells them: short flags (-p 15001), long
  * flags (--envoy-port 15001 or --envoy-port=15001) and, for every setting
- * no flag gives, Istio's environment variables. Everything is validated
+ * no flag gives, Istio's environment variables; flags.c reads them, with
+ * the messages this command has always given. Everything is validated
  * here, before a single rule is written, so that bad input applies nothing.
  *
  * ipt_config_parse is pure: it reads the environment only through the
@@ -18,90 +19,13 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "iptables.h"
-
-/* Every setting, each fed by at most one flag and a few variables. */
-enum ipt_key {
-	K_PROXY_PORT,
-	K_INBOUND_PORT,
-	K_UID,
-	K_GID,
-	K_MODE,
-	K_INBOUND_PORTS,
-	K_INBOUND_EXCLUDE,
-	K_INCLUDE_CIDR,
-	K_EXCLUDE_CIDR,
-	K_OUTBOUND_PORTS,
-	K_OUTBOUND_EXCLUDE,
-	K_VIRT_IFACES,
-	K_MARK,
-	K_ROUTE_TABLE,
-	K_DRY_RUN,
-	K_DUAL_STACK,
-	K_RESTORE_FORMAT,
-	K_LOG_LEVEL,
-	K_LOG_JSON,
-	K_HELP,
-	K_COUNT
-};
-
-struct ipt_flag {
-	enum ipt_key	 fl_key;
-	char		 fl_short;	/* '\0': long names only */
-	const char	*fl_long[2];	/* Istio's old and new long names */
-	const char	*fl_env[2];	/* variables read when no flag is given */
-	int		 fl_bool;
-};
-
-static const struct ipt_flag ipt_flags[] = {
-	{ K_PROXY_PORT, 'p', { "envoy-port", NULL },
-	    { "ENVOY_PORT", NULL }, 0 },
-	{ K_INBOUND_PORT, 'z', { "inbound-capture-port", NULL },
-	    { "INBOUND_CAPTURE_PORT", NULL }, 0 },
-	{ K_UID, 'u', { "proxy-uid", NULL }, { "PROXY_UID", NULL }, 0 },
-	{ K_GID, 'g', { "proxy-gid", NULL }, { "PROXY_GID", NULL }, 0 },
-	{ K_MODE, 'm', { "istio-inbound-interception-mode", NULL },
-	    { "ISTIO_INBOUND_INTERCEPTION_MODE", NULL }, 0 },
-	{ K_INBOUND_PORTS, 'b', { "istio-inbound-ports", NULL },
-	    { "ISTIO_INBOUND_PORTS", NULL }, 0 },
-	{ K_INBOUND_EXCLUDE, 'd', { "istio-local-exclude-ports", NULL },
-	    { "ISTIO_LOCAL_EXCLUDE_PORTS", NULL }, 0 },
-	{ K_INCLUDE_CIDR, 'i', { "istio-service-cidr", NULL },
-	    { "ISTIO_SERVICE_CIDR", NULL }, 0 },
-	{ K_EXCLUDE_CIDR, 'x', { "istio-service-exclude-cidr", NULL },
-	    { "ISTIO_SERVICE_EXCLUDE_CIDR", NULL }, 0 },
-	{ K_OUTBOUND_PORTS, 'q', { "outbound-ports", NULL },
-	    { "ISTIO_OUTBOUND_PORTS", "OUTBOUND_PORTS" }, 0 },
-	{ K_OUTBOUND_EXCLUDE, 'o', { "istio-local-outbound-ports-exclude", NULL },
-	    { "ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE", NULL }, 0 },
-	{ K_VIRT_IFACES, 'k', { "kube-virt-interfaces", NULL },
-	    { "KUBE_VIRT_INTERFACES", NULL }, 0 },
-	{ K_MARK, 't', { "istio-inbound-tproxy-mark", "inbound-tproxy-mark" },
-	    { "ISTIO_INBOUND_TPROXY_MARK", "INBOUND_TPROXY_MARK" }, 0 },
-	{ K_ROUTE_TABLE, 'r',
-	    { "istio-inbound-tproxy-route-table", "inbound-tproxy-route-table" },
-	    { "ISTIO_INBOUND_TPROXY_ROUTE_TABLE", "INBOUND_TPROXY_ROUTE_TABLE" },
-	    0 },
-	{ K_DRY_RUN, 'n', { "dry-run", NULL }, { "DRY_RUN", NULL }, 1 },
-	{ K_DUAL_STACK, '\0', { "dual-stack", NULL },
-	    { "ISTIO_AGENT_DUAL_STACK", NULL }, 1 },
-	{ K_RESTORE_FORMAT, 'f', { "restore-format", NULL }, { NULL, NULL }, 1 },
-	{ K_LOG_LEVEL, '\0', { "log_output_level", NULL }, { NULL, NULL }, 0 },
-	{ K_LOG_JSON, '\0', { "log_as_json", NULL }, { NULL, NULL }, 1 },
-	{ K_HELP, 'h', { "help", NULL }, { NULL, NULL }, 1 },
-};
-#define IPT_NFLAGS	(sizeof(ipt_flags) / sizeof(ipt_flags[0]))
-
-/* Where a raw value came from, for error messages that name it. */
-struct ipt_raw {
-	const char	*rw_value;
-	char		 rw_origin[80];
-};
 
 static int	config_error(char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
@@ -114,56 +38,6 @@ config_error(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-	return -1;
-}
-
-static const struct ipt_flag *
-config_find_short(char c)
-{
-	size_t	i;
-
-	for (i = 0; i < IPT_NFLAGS; i++)
-		if (ipt_flags[i].fl_short == c)
-			return &ipt_flags[i];
-	return NULL;
-}
-
-static const struct ipt_flag *
-config_find_long(const char *name, size_t len)
-{
-	size_t	i, j;
-
-	for (i = 0; i < IPT_NFLAGS; i++) {
-		for (j = 0; j < 2; j++) {
-			const char *l = ipt_flags[i].fl_long[j];
-
-			if (l != NULL && strlen(l) == len &&
-			    strncmp(l, name, len) == 0)
-				return &ipt_flags[i];
-		}
-	}
-	return NULL;
-}
-
-static int
-config_bool(const char *s, int *out)
-{
-	static const char *const yes[] = { "1", "t", "T", "true", "TRUE",
-	    "True" };
-	static const char *const no[] = { "0", "f", "F", "false", "FALSE",
-	    "False" };
-	size_t	i;
-
-	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (strcmp(s, yes[i]) == 0) {
-			*out = 1;
-			return 0;
-		}
-		if (strcmp(s, no[i]) == 0) {
-			*out = 0;
-			return 0;
-		}
-	}
 	return -1;
 }
 
@@ -371,196 +245,274 @@ config_list(struct ipt_config *c, const char *value, int wildcard, int *all,
 	return config_split(c, value, check, arg, err, errlen);
 }
 
-/* Validates one setting into the configuration. */
-static int
-config_apply(struct ipt_config *c, enum ipt_key key, const char *v, char *err,
-    size_t errlen)
-{
-	unsigned long long	 n;
-	struct ipt_list		*lists[2];
-	int			 b;
+/*
+ * The setters of the flags (FLAG_FUNC). A flag given twice is set twice,
+ * so each one replaces what it sets rather than adding to it. The reason a
+ * value is refused names the bad part of it.
+ */
+#define IPT_LIST(c, fl)	((struct ipt_list *)(void *)((char *)(c) + \
+			    (fl)->fl_offset))
 
-	/* An empty number keeps its default, as an empty list means none. */
-	if (*v == '\0' && (key == K_PROXY_PORT || key == K_INBOUND_PORT ||
-	    key == K_MARK || key == K_ROUTE_TABLE))
-		return 0;
-	switch (key) {
-	case K_PROXY_PORT:
-	case K_INBOUND_PORT:
-		if (config_number(v, 65535, 0, &n) == -1 || n == 0)
-			return config_error(err, errlen,
-			    "\"%s\" is not a port (1-65535)", v);
-		if (key == K_PROXY_PORT)
-			c->ic_proxy_port = (unsigned)n;
-		else
-			c->ic_inbound_port = (unsigned)n;
-		return 0;
-	case K_UID:
-		/* An empty list keeps Istio's default, as in Istio. */
-		if (config_split(c, v, item_id, &c->ic_uids, err, errlen) == -1)
-			return -1;
-		c->ic_uid_default = c->ic_uids.il_len == 0;
-		return 0;
-	case K_GID:
-		if (config_split(c, v, item_id, &c->ic_gids, err, errlen) == -1)
-			return -1;
-		c->ic_gid_default = c->ic_gids.il_len == 0;
-		return 0;
-	case K_MODE:
-		if (*v == '\0' || strcasecmp(v, "REDIRECT") == 0)
-			c->ic_mode = IPT_MODE_REDIRECT;
-		else if (strcasecmp(v, "TPROXY") == 0)
-			c->ic_mode = IPT_MODE_TPROXY;
-		else
-			return config_error(err, errlen,
-			    "\"%s\" is not an interception mode (REDIRECT or "
-			    "TPROXY)", v);
-		return 0;
-	case K_INBOUND_PORTS:
-		return config_list(c, v, 1, &c->ic_inbound_all, item_port,
-		    &c->ic_inbound_ports, err, errlen);
-	case K_INBOUND_EXCLUDE:
-		return config_split(c, v, item_port, &c->ic_inbound_exclude,
-		    err, errlen);
-	case K_INCLUDE_CIDR:
-		lists[0] = &c->ic_include4;
-		lists[1] = &c->ic_include6;
-		return config_list(c, v, 1, &c->ic_outbound_all, item_cidr,
-		    lists, err, errlen);
-	case K_EXCLUDE_CIDR:
-		lists[0] = &c->ic_exclude4;
-		lists[1] = &c->ic_exclude6;
-		return config_list(c, v, 0, NULL, item_cidr, lists, err,
-		    errlen);
-	case K_OUTBOUND_PORTS:
-		return config_split(c, v, item_port, &c->ic_outbound_ports,
-		    err, errlen);
-	case K_OUTBOUND_EXCLUDE:
-		return config_split(c, v, item_port, &c->ic_outbound_exclude,
-		    err, errlen);
-	case K_VIRT_IFACES:
-		return config_split(c, v, item_iface, &c->ic_virt_ifaces,
-		    err, errlen);
-	case K_MARK:
-		if (config_number(v, 0xffffffffULL, 1, &n) == -1 || n == 0)
-			return config_error(err, errlen,
-			    "\"%s\" is not a packet mark (1-4294967295)", v);
-		c->ic_mark = (uint32_t)n;
-		return 0;
-	case K_ROUTE_TABLE:
-		/* 253-255 are the default, main and local tables. */
-		if (config_number(v, 0xffffffffULL, 0, &n) == -1 || n == 0 ||
-		    (n >= 253 && n <= 255))
-			return config_error(err, errlen,
-			    "\"%s\" is not a free routing table number", v);
-		c->ic_route_table = (uint32_t)n;
-		return 0;
-	case K_DRY_RUN:
-	case K_DUAL_STACK:
-	case K_RESTORE_FORMAT:
-	case K_LOG_JSON:
-	case K_HELP:
-		if (config_bool(v, &b) == -1)
-			return config_error(err, errlen,
-			    "\"%s\" is not a boolean", v);
-		if (key == K_DRY_RUN)
-			c->ic_dry_run = b;
-		else if (key == K_DUAL_STACK)
-			c->ic_dual_stack = b;
-		else if (key == K_LOG_JSON)
-			c->ic_log_json = b;
-		else if (key == K_HELP)
-			c->ic_help = b;
-		return 0;
-	case K_LOG_LEVEL:
-		free(c->ic_log_level);
-		c->ic_log_level = xstrdup(v);
-		return 0;
-	case K_COUNT:
-		break;
-	}
-	return config_error(err, errlen, "internal error: key %d", (int)key);
+/*
+ * A number of one of the forms config_number takes; an empty one is its
+ * default (fl_default), as in Istio.
+ */
+static int
+config_set_number(const struct flag *fl, const char *v, unsigned long long max,
+    int hex, unsigned long long *n)
+{
+	return config_number(*v == '\0' ? fl->fl_default : v, max, hex, n);
 }
+
+/* -p, -z: a port, into an unsigned. */
+static int
+config_set_port(const struct flag *fl, void *c, const char *v, char *why,
+    size_t len)
+{
+	unsigned long long	n;
+
+	if (config_set_number(fl, v, 65535, 0, &n) == -1 || n == 0)
+		return config_error(why, len,
+		    "\"%s\" is not a port (1-65535)", v);
+	*(unsigned *)(void *)((char *)c + fl->fl_offset) = (unsigned)n;
+	return 0;
+}
+
+/* -t: a packet mark, 0x for hexadecimal. */
+static int
+config_set_mark(const struct flag *fl, void *c, const char *v, char *why,
+    size_t len)
+{
+	unsigned long long	n;
+
+	if (config_set_number(fl, v, 0xffffffffULL, 1, &n) == -1 || n == 0)
+		return config_error(why, len,
+		    "\"%s\" is not a packet mark (1-4294967295)", v);
+	((struct ipt_config *)c)->ic_mark = (uint32_t)n;
+	return 0;
+}
+
+/* -r: 253-255 are the default, main and local tables. */
+static int
+config_set_table(const struct flag *fl, void *c, const char *v, char *why,
+    size_t len)
+{
+	unsigned long long	n;
+
+	if (config_set_number(fl, v, 0xffffffffULL, 0, &n) == -1 || n == 0 ||
+	    (n >= 253 && n <= 255))
+		return config_error(why, len,
+		    "\"%s\" is not a free routing table number", v);
+	((struct ipt_config *)c)->ic_route_table = (uint32_t)n;
+	return 0;
+}
+
+/* -u, -g: an empty list keeps Istio's default, as in Istio. */
+static int
+config_set_ids(const struct flag *fl, void *arg, const char *v, char *why,
+    size_t len)
+{
+	struct ipt_config	*c = arg;
+	struct ipt_list		*l = IPT_LIST(c, fl);
+
+	ipt_list_clear(l);
+	if (config_split(c, v, item_id, l, why, len) == -1)
+		return -1;
+	if (l == &c->ic_uids)
+		c->ic_uid_default = l->il_len == 0;
+	else
+		c->ic_gid_default = l->il_len == 0;
+	return 0;
+}
+
+static int
+config_set_mode(const struct flag *fl, void *arg, const char *v, char *why,
+    size_t len)
+{
+	struct ipt_config	*c = arg;
+
+	(void)fl;
+	if (*v == '\0' || strcasecmp(v, "REDIRECT") == 0)
+		c->ic_mode = IPT_MODE_REDIRECT;
+	else if (strcasecmp(v, "TPROXY") == 0)
+		c->ic_mode = IPT_MODE_TPROXY;
+	else
+		return config_error(why, len, "\"%s\" is not an interception "
+		    "mode (REDIRECT or TPROXY)", v);
+	return 0;
+}
+
+/* -b: the inbound ports, or '*'. */
+static int
+config_set_inbound(const struct flag *fl, void *arg, const char *v, char *why,
+    size_t len)
+{
+	struct ipt_config	*c = arg;
+
+	(void)fl;
+	ipt_list_clear(&c->ic_inbound_ports);
+	c->ic_inbound_all = 0;
+	return config_list(c, v, 1, &c->ic_inbound_all, item_port,
+	    &c->ic_inbound_ports, why, len);
+}
+
+/* -d, -q, -o: a list of ports. */
+static int
+config_set_ports(const struct flag *fl, void *c, const char *v, char *why,
+    size_t len)
+{
+	ipt_list_clear(IPT_LIST(c, fl));
+	return config_split(c, v, item_port, IPT_LIST(c, fl), why, len);
+}
+
+/* -i: the outbound ranges to capture, or '*'. */
+static int
+config_set_include(const struct flag *fl, void *arg, const char *v, char *why,
+    size_t len)
+{
+	struct ipt_config	*c = arg;
+	struct ipt_list		*lists[2] = { &c->ic_include4, &c->ic_include6 };
+
+	(void)fl;
+	ipt_list_clear(lists[0]);
+	ipt_list_clear(lists[1]);
+	c->ic_outbound_all = 0;
+	c->ic_include_loopback = 0;
+	return config_list(c, v, 1, &c->ic_outbound_all, item_cidr, lists, why,
+	    len);
+}
+
+/* -x: the outbound ranges never captured. */
+static int
+config_set_exclude(const struct flag *fl, void *arg, const char *v, char *why,
+    size_t len)
+{
+	struct ipt_config	*c = arg;
+	struct ipt_list		*lists[2] = { &c->ic_exclude4, &c->ic_exclude6 };
+
+	(void)fl;
+	ipt_list_clear(lists[0]);
+	ipt_list_clear(lists[1]);
+	return config_list(c, v, 0, NULL, item_cidr, lists, why, len);
+}
+
+/* -k: interfaces. */
+static int
+config_set_ifaces(const struct flag *fl, void *c, const char *v, char *why,
+    size_t len)
+{
+	ipt_list_clear(IPT_LIST(c, fl));
+	return config_split(c, v, item_iface, IPT_LIST(c, fl), why, len);
+}
+
+#define IPT_FUNC(s, name, set, member, env, arg, dflt, help)		\
+	{ .fl_name = name, .fl_short = s, .fl_type = FLAG_FUNC,		\
+	  .fl_set = set, .fl_offset = offsetof(struct ipt_config, member), \
+	  .fl_env = env, .fl_arg = arg, .fl_default = dflt, .fl_help = help }
+#define IPT_ENV(a)	{ a, NULL }
+#define IPT_ENV2(a, b)	{ a, b }
+
+/* Istio's flags, in Istio's order; the setter validates each value. */
+static const struct flag ipt_flags[] = {
+	IPT_FUNC('p', "envoy-port", config_set_port, ic_proxy_port,
+	    IPT_ENV("ENVOY_PORT"), "PORT", "15001",
+	    "outbound capture port"),
+	IPT_FUNC('z', "inbound-capture-port", config_set_port,
+	    ic_inbound_port, IPT_ENV("INBOUND_CAPTURE_PORT"), "PORT", "15006",
+	    "inbound capture port"),
+	IPT_FUNC('u', "proxy-uid", config_set_ids, ic_uids,
+	    IPT_ENV("PROXY_UID"), "UIDS", "ENVOY_USER's uid, else 1337",
+	    "the proxy's uids, never captured"),
+	IPT_FUNC('g', "proxy-gid", config_set_ids, ic_gids,
+	    IPT_ENV("PROXY_GID"), "GIDS", "the uids", "the proxy's gids"),
+	IPT_FUNC('m', "istio-inbound-interception-mode", config_set_mode,
+	    ic_mode, IPT_ENV("ISTIO_INBOUND_INTERCEPTION_MODE"),
+	    "REDIRECT|TPROXY", "REDIRECT", "how inbound traffic is captured"),
+	IPT_FUNC('b', "istio-inbound-ports", config_set_inbound,
+	    ic_inbound_ports, IPT_ENV("ISTIO_INBOUND_PORTS"), "PORTS", NULL,
+	    "inbound ports to capture, '*' for all"),
+	IPT_FUNC('d', "istio-local-exclude-ports", config_set_ports,
+	    ic_inbound_exclude, IPT_ENV("ISTIO_LOCAL_EXCLUDE_PORTS"), "PORTS",
+	    NULL, "inbound ports never captured with '*'"),
+	IPT_FUNC('i', "istio-service-cidr", config_set_include, ic_include4,
+	    IPT_ENV("ISTIO_SERVICE_CIDR"), "CIDRS", NULL,
+	    "outbound ranges to capture, '*' for all"),
+	IPT_FUNC('x', "istio-service-exclude-cidr", config_set_exclude,
+	    ic_exclude4, IPT_ENV("ISTIO_SERVICE_EXCLUDE_CIDR"), "CIDRS", NULL,
+	    "outbound ranges never captured"),
+	IPT_FUNC('q', "outbound-ports", config_set_ports, ic_outbound_ports,
+	    IPT_ENV2("ISTIO_OUTBOUND_PORTS", "OUTBOUND_PORTS"), "PORTS", NULL,
+	    "outbound ports always captured"),
+	IPT_FUNC('o', "istio-local-outbound-ports-exclude", config_set_ports,
+	    ic_outbound_exclude, IPT_ENV("ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE"),
+	    "PORTS", NULL, "outbound ports never captured"),
+	IPT_FUNC('k', "kube-virt-interfaces", config_set_ifaces,
+	    ic_virt_ifaces, IPT_ENV("KUBE_VIRT_INTERFACES"), "IFACES", NULL,
+	    "interfaces whose traffic is outbound"),
+	{ .fl_name = "istio-inbound-tproxy-mark",
+	  .fl_alias = "inbound-tproxy-mark", .fl_short = 't',
+	  .fl_type = FLAG_FUNC, .fl_set = config_set_mark,
+	  .fl_env = { "ISTIO_INBOUND_TPROXY_MARK", "INBOUND_TPROXY_MARK" },
+	  .fl_arg = "N", .fl_default = "1337", .fl_help = "TPROXY mark" },
+	{ .fl_name = "istio-inbound-tproxy-route-table",
+	  .fl_alias = "inbound-tproxy-route-table", .fl_short = 'r',
+	  .fl_type = FLAG_FUNC, .fl_set = config_set_table,
+	  .fl_env = { "ISTIO_INBOUND_TPROXY_ROUTE_TABLE",
+	  "INBOUND_TPROXY_ROUTE_TABLE" },
+	  .fl_arg = "N", .fl_default = "133",
+	  .fl_help = "TPROXY routing table" },
+	{ .fl_name = "dry-run", .fl_short = 'n', .fl_type = FLAG_BOOL,
+	  .fl_offset = offsetof(struct ipt_config, ic_dry_run),
+	  .fl_env = { "DRY_RUN", NULL },
+	  .fl_help = "print the iptables-restore input only" },
+	{ .fl_name = "dual-stack", .fl_type = FLAG_BOOL,
+	  .fl_offset = offsetof(struct ipt_config, ic_dual_stack),
+	  .fl_env = { "ISTIO_AGENT_DUAL_STACK", NULL },
+	  .fl_help = "IPv6 rules even without IPv6 ranges" },
+	{ .fl_name = "restore-format", .fl_short = 'f', .fl_type = FLAG_BOOL,
+	  .fl_offset = offsetof(struct ipt_config, ic_restore_format),
+	  .fl_help = "accepted and ignored, as in Istio" },
+	{ .fl_name = "log_output_level", .fl_type = FLAG_STRING,
+	  .fl_offset = offsetof(struct ipt_config, ic_log_level),
+	  .fl_arg = "LEVEL", .fl_default = "",
+	  .fl_help = "the log level (info, debug, ...)" },
+	{ .fl_name = "log_as_json", .fl_type = FLAG_BOOL,
+	  .fl_offset = offsetof(struct ipt_config, ic_log_json),
+	  .fl_help = "log one JSON object per line" },
+	{ NULL }
+};
 
 static void
-config_origin(const struct ipt_flag *f, char *buf, size_t len)
+config_flags_init(struct flags *fs, struct ipt_config *c, const char *name,
+    char *(*env)(const char *))
 {
-	if (f->fl_short != '\0')
-		snprintf(buf, len, "-%c/--%s", f->fl_short, f->fl_long[0]);
-	else
-		snprintf(buf, len, "--%s", f->fl_long[0]);
-}
-
-/* Reads the flags of argv[1..] into raw, the last of a repeated flag winning. */
-static int
-config_flags_read(int argc, char **argv, struct ipt_raw *raw, char *err,
-    size_t errlen)
-{
-	const struct ipt_flag	*f;
-	const char		*arg, *value, *eq;
-	int			 i;
-
-	for (i = 1; i < argc; i++) {
-		arg = argv[i];
-		value = NULL;
-		if (strcmp(arg, "--") == 0) {
-			if (i + 1 < argc)
-				return config_error(err, errlen,
-				    "unexpected argument \"%s\"", argv[i + 1]);
-			break;
-		}
-		if (arg[0] == '-' && arg[1] == '-') {
-			eq = strchr(arg + 2, '=');
-			f = config_find_long(arg + 2, eq != NULL ?
-			    (size_t)(eq - arg - 2) : strlen(arg + 2));
-			if (f == NULL)
-				return config_error(err, errlen,
-				    "unknown flag \"%s\"", arg);
-			if (eq != NULL)
-				value = eq + 1;
-		} else if (arg[0] == '-' && arg[1] != '\0') {
-			if ((f = config_find_short(arg[1])) == NULL)
-				return config_error(err, errlen,
-				    "unknown flag \"%s\"", arg);
-			if (arg[2] != '\0') {
-				if (f->fl_bool)
-					return config_error(err, errlen,
-					    "unknown flag \"%s\"", arg);
-				value = arg + 2;
-			}
-		} else
-			return config_error(err, errlen,
-			    "unexpected argument \"%s\"", arg);
-		if (value == NULL && f->fl_bool)
-			value = "true";
-		if (value == NULL) {
-			if (i + 1 >= argc)
-				return config_error(err, errlen,
-				    "flag \"%s\" needs a value", arg);
-			value = argv[++i];
-		}
-		raw[f->fl_key].rw_value = value;
-		config_origin(f, raw[f->fl_key].rw_origin,
-		    sizeof(raw[f->fl_key].rw_origin));
-	}
-	return 0;
+	memset(fs, 0, sizeof(*fs));
+	fs->fs_usage = strcmp(name, "istio-clean-iptables") == 0 ?
+	    "istio-clean-iptables [flags]" : "istio-iptables [flags]";
+	if (strcmp(name, "istio-clean-iptables") == 0)
+		fs->fs_about = "Give it the flags istio-iptables had, so that "
+		    "it knows every rule to remove.";
+	fs->fs_table[0] = ipt_flags;
+	fs->fs_base[0] = c;
+	fs->fs_opts = FLAGS_IPTABLES;
+	fs->fs_getenv = env;
 }
 
 /*
  * Parses argv (argv[0] is the subcommand's name) and, for the settings no
  * flag gives, the variables env returns. On error fills err with a message
  * naming the flag or variable and the bad value, and returns -1; the
- * configuration must be cleared with ipt_config_clear either way.
+ * configuration must be cleared with ipt_config_clear either way. --help
+ * sets ic_help and leaves every setting at its default.
  */
 int
 ipt_config_parse(struct ipt_config *c, int argc, char **argv,
     char *(*env)(const char *), char *err, size_t errlen)
 {
-	struct ipt_raw		 raw[K_COUNT];
-	const struct ipt_flag	*f;
-	const char		*v;
-	char			 why[256];
-	size_t			 i, j;
+	struct flags	 fs;
+	const char	*v;
+	size_t		 i;
+	int		 rc = -1;
 
 	memset(c, 0, sizeof(*c));
 	c->ic_proxy_port = 15001;
@@ -570,31 +522,18 @@ ipt_config_parse(struct ipt_config *c, int argc, char **argv,
 	c->ic_route_table = 133;
 	c->ic_uid_default = 1;
 	c->ic_gid_default = 1;
-	memset(raw, 0, sizeof(raw));
-	if (config_flags_read(argc, argv, raw, err, errlen) == -1)
-		return -1;
-
-	/* A flag wins, even an empty one; an empty variable counts as unset. */
-	for (i = 0; i < IPT_NFLAGS; i++) {
-		f = &ipt_flags[i];
-		for (j = 0; j < 2 && raw[f->fl_key].rw_value == NULL; j++) {
-			if (f->fl_env[j] == NULL || env == NULL ||
-			    (v = env(f->fl_env[j])) == NULL || *v == '\0')
-				continue;
-			raw[f->fl_key].rw_value = v;
-			snprintf(raw[f->fl_key].rw_origin,
-			    sizeof(raw[f->fl_key].rw_origin), "%s",
-			    f->fl_env[j]);
-		}
+	config_flags_init(&fs, c, argc > 0 ? argv[0] : "istio-iptables", env);
+	if (flags_parse(&fs, argc, argv, err, errlen) == -1)
+		goto out;
+	if (!fs.fs_help && fs.fs_nargs > 0) {
+		config_error(err, errlen, "unexpected argument \"%s\"",
+		    fs.fs_args[0]);
+		goto out;
 	}
-	for (i = 0; i < K_COUNT; i++) {
-		if (raw[i].rw_value == NULL)
-			continue;
-		if (config_apply(c, (enum ipt_key)i, raw[i].rw_value, why,
-		    sizeof(why)) == -1)
-			return config_error(err, errlen, "bad value for %s: %s",
-			    raw[i].rw_origin, why);
-	}
+	c->ic_help = fs.fs_help;
+	if (!fs.fs_help && (flags_apply(&fs, NULL, err, errlen) == -1 ||
+	    (env != NULL && flags_environment(&fs, err, errlen) == -1)))
+		goto out;
 
 	/*
 	 * Istio's defaults: the proxy's uid is ENVOY_USER's (the caller
@@ -611,7 +550,10 @@ ipt_config_parse(struct ipt_config *c, int argc, char **argv,
 			ipt_list_add(&c->ic_gids, c->ic_uids.il_items[i]);
 	c->ic_ipv6 = c->ic_dual_stack || c->ic_include6.il_len > 0 ||
 	    c->ic_exclude6.il_len > 0;
-	return 0;
+	rc = 0;
+out:
+	flags_free(&fs);
+	return rc;
 }
 
 void
@@ -651,45 +593,12 @@ ipt_config_set_uid(struct ipt_config *c, unsigned long uid)
 static void
 ipt_usage(FILE *f, const char *name)
 {
-	fprintf(f,
-"usage: %s [flags]\n"
-"  -p, --envoy-port PORT              outbound capture port (ENVOY_PORT, 15001)\n"
-"  -z, --inbound-capture-port PORT    inbound capture port (INBOUND_CAPTURE_PORT,\n"
-"                                     15006)\n"
-"  -u, --proxy-uid UIDS               the proxy's uids, never captured (PROXY_UID,\n"
-"                                     else ENVOY_USER's uid, else 1337)\n"
-"  -g, --proxy-gid GIDS               the proxy's gids (PROXY_GID, else the uids)\n"
-"  -m, --istio-inbound-interception-mode REDIRECT|TPROXY\n"
-"                                     (ISTIO_INBOUND_INTERCEPTION_MODE)\n"
-"  -b, --istio-inbound-ports PORTS    inbound ports to capture, '*' for all\n"
-"                                     (ISTIO_INBOUND_PORTS)\n"
-"  -d, --istio-local-exclude-ports PORTS  inbound ports never captured with '*'\n"
-"                                     (ISTIO_LOCAL_EXCLUDE_PORTS)\n"
-"  -i, --istio-service-cidr CIDRS     outbound ranges to capture, '*' for all\n"
-"                                     (ISTIO_SERVICE_CIDR)\n"
-"  -x, --istio-service-exclude-cidr CIDRS  outbound ranges never captured\n"
-"                                     (ISTIO_SERVICE_EXCLUDE_CIDR)\n"
-"  -q, --outbound-ports PORTS         outbound ports always captured\n"
-"                                     (ISTIO_OUTBOUND_PORTS)\n"
-"  -o, --istio-local-outbound-ports-exclude PORTS  outbound ports never captured\n"
-"                                     (ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE)\n"
-"  -k, --kube-virt-interfaces IFACES  interfaces whose traffic is outbound\n"
-"                                     (KUBE_VIRT_INTERFACES)\n"
-"  -t, --istio-inbound-tproxy-mark N  TPROXY mark (ISTIO_INBOUND_TPROXY_MARK, 1337)\n"
-"      --inbound-tproxy-mark N        the same\n"
-"  -r, --istio-inbound-tproxy-route-table N  TPROXY routing table\n"
-"                                     (ISTIO_INBOUND_TPROXY_ROUTE_TABLE, 133)\n"
-"      --inbound-tproxy-route-table N the same\n"
-"      --dual-stack                   IPv6 rules even without IPv6 ranges\n"
-"                                     (ISTIO_AGENT_DUAL_STACK)\n"
-"  -n, --dry-run                      print the iptables-restore input only\n"
-"  -f, --restore-format               accepted and ignored, as in Istio\n"
-"      --log_output_level LEVEL       the log level (info, debug, ...)\n"
-"      --log_as_json                  log one JSON object per line\n"
-"  -h, --help                         this text\n", name);
-	if (strcmp(name, "istio-clean-iptables") == 0)
-		fprintf(f, "Give it the flags istio-iptables had, so that it "
-		    "knows every rule to remove.\n");
+	struct flags		fs;
+	struct ipt_config	c;
+
+	memset(&c, 0, sizeof(c));
+	config_flags_init(&fs, &c, name, NULL);
+	flags_usage(&fs, f);
 }
 
 /*

@@ -107,6 +107,33 @@ main(void)
 	CHECK(cf.cf_role == ROLE_ROUTER);
 	config_free(&cf);
 
+	/*
+	 * Go's single-dash names, "--", --help, and a table of extra flags
+	 * (bootstrap's --output) beside the proxy's.
+	 */
+	{
+		static const struct flag extra[] = {
+			{ .fl_name = "output", .fl_type = FLAG_TEXT },
+			{ NULL }
+		};
+		const char	*output = NULL;
+
+		CHECK(config_parse_extra(&cf, extra, &output, 6, (char *[]){
+		    "bootstrap", "-configPath", "/tmp/y", "--output=o", "--",
+		    "router", NULL }, err, sizeof(err)) == 0);
+		CHECK_STR(cf.cf_config_path, "/tmp/y");
+		CHECK_STR(output, "o");
+		CHECK(cf.cf_role == ROLE_ROUTER);
+		config_free(&cf);
+		CHECK(config_parse(&cf, 3, (char *[]){ "proxy", "--output",
+		    "o", NULL }, err, sizeof(err)) == 0);	/* warned */
+		config_free(&cf);
+		CHECK(config_parse(&cf, 4, (char *[]){ "proxy",
+		    "--drainDuration", "x", "--help", NULL }, err,
+		    sizeof(err)) == 0 && cf.cf_help);
+		config_free(&cf);
+	}
+
 	/* Every malformed value names its flag or variable. */
 	bad("invalid argument \"forty\" for \"--drainDuration\" flag: "
 	    "time: invalid duration \"forty\"", (char *[]){ "proxy",
@@ -128,6 +155,8 @@ main(void)
 	bad("flag needs an argument: --configPath", (char *[]){ "proxy",
 	    "--configPath", NULL });
 	bad("invalid proxy type \"gateway\"", (char *[]){ "proxy", "gateway",
+	    NULL });
+	bad("unexpected argument \"x\"", (char *[]){ "proxy", "sidecar", "x",
 	    NULL });
 	bad("\"--drainDuration\" flag: negative duration", (char *[]){ "proxy",
 	    "--drainDuration=-5s", NULL });
