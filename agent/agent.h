@@ -211,6 +211,21 @@ struct config {
 	int		 cf_xds_max_recv_size;	/* bytes, 0: no limit */
 	int		 cf_xds_end_on_upstream_failure;	/* Istio's way */
 
+	/*
+	 * What the other parts read from the environment: every variable
+	 * is read here, once, and a malformed one is a usage error.
+	 */
+	char		*cf_bootstrap_override;	/* ISTIO_BOOTSTRAP_OVERRIDE */
+	char		*cf_host_ip;		/* HOST_IP, for the override */
+	char		**cf_meta_env;		/* ISTIO_META_*, ISTIO_METAJSON_* */
+	size_t		 cf_nmeta_env;		/* (entries, sorted by name) */
+	int64_t		 cf_status_idle;	/* STATUS_IDLE_TIMEOUT */
+	int		 cf_status_conns;	/* STATUS_MAX_CONNECTIONS, 0: auto */
+	int		 cf_status_peer;	/* ..._PER_PEER, 0: a quarter */
+	int		 cf_probe_localhost;	/* REWRITE_PROBE_LEGACY_... */
+	char		*cf_app_probers;	/* ISTIO_KUBE_APP_PROBERS */
+	char		*cf_prom_annotations;	/* ISTIO_PROMETHEUS_ANNOTATIONS */
+
 	/* The pod's identity, from the environment or local defaults. */
 	char		*cf_pod_name;
 	char		*cf_pod_namespace;

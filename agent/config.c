@@ -29,6 +29,8 @@ static int	config_check_address(const void *, char *, size_t);
 static int	config_check_auth_policy(const void *, char *, size_t);
 static int	config_check_envoy_seconds(const void *, char *, size_t);
 static int	config_check_connect_timeout(const void *, char *, size_t);
+static int	config_check_positive(const void *, char *, size_t);
+static int	config_check_count(const void *, char *, size_t);
 
 /*
  * Every flag of struct config, once: X(name, ProxyConfig field, type,
@@ -128,6 +130,31 @@ static const struct flag config_cli[] = {
 	{ .fl_env = { "XDS_ROOT_CA", NULL },
 	  .fl_type = FLAG_STRING,
 	  .fl_offset = offsetof(struct config, cf_xds_root_ca) },
+	{ .fl_env = { "ISTIO_BOOTSTRAP_OVERRIDE", NULL },
+	  .fl_type = FLAG_STRING,
+	  .fl_offset = offsetof(struct config, cf_bootstrap_override) },
+	{ .fl_env = { "HOST_IP", NULL },
+	  .fl_type = FLAG_STRING,
+	  .fl_offset = offsetof(struct config, cf_host_ip) },
+	/* The status servers'; their JSON is checked by status_new. */
+	{ .fl_env = { "STATUS_IDLE_TIMEOUT", NULL },
+	  .fl_type = FLAG_DURATION, .fl_check = config_check_positive,
+	  .fl_offset = offsetof(struct config, cf_status_idle) },
+	{ .fl_env = { "STATUS_MAX_CONNECTIONS", NULL },
+	  .fl_type = FLAG_INT, .fl_check = config_check_count,
+	  .fl_offset = offsetof(struct config, cf_status_conns) },
+	{ .fl_env = { "STATUS_MAX_CONNECTIONS_PER_PEER", NULL },
+	  .fl_type = FLAG_INT, .fl_check = config_check_count,
+	  .fl_offset = offsetof(struct config, cf_status_peer) },
+	{ .fl_env = { "REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION", NULL },
+	  .fl_type = FLAG_BOOL,
+	  .fl_offset = offsetof(struct config, cf_probe_localhost) },
+	{ .fl_env = { "ISTIO_KUBE_APP_PROBERS", NULL },
+	  .fl_type = FLAG_STRING,
+	  .fl_offset = offsetof(struct config, cf_app_probers) },
+	{ .fl_env = { "ISTIO_PROMETHEUS_ANNOTATIONS", NULL },
+	  .fl_type = FLAG_STRING,
+	  .fl_offset = offsetof(struct config, cf_prom_annotations) },
 
 	/*
 	 * Flags of Istio's pilot-agent that this agent accepts and has no
@@ -201,6 +228,37 @@ config_defaults(struct config *cf)
 	cf->cf_xds_keepalive_interval = 30 * 1000000000LL;
 	cf->cf_xds_keepalive_timeout = 10 * 1000000000LL;
 	cf->cf_xds_max_recv_size = INT_MAX;
+	cf->cf_status_idle = 15 * 1000000000LL;
+}
+
+static int
+config_meta_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The node metadata's variables, ISTIO_META_<NAME> and
+ * ISTIO_METAJSON_<NAME>, sorted by name so that the bootstrap does not
+ * depend on the order of the environment (bootstrap/metadata.c reads them).
+ */
+static void
+config_meta_env(struct config *cf)
+{
+	extern char	**environ;
+	char		**e;
+
+	for (e = environ; e != NULL && *e != NULL; e++) {
+		if (strncmp(*e, "ISTIO_META_", 11) != 0 &&
+		    strncmp(*e, "ISTIO_METAJSON_", 15) != 0)
+			continue;
+		cf->cf_meta_env = xrealloc(cf->cf_meta_env,
+		    (cf->cf_nmeta_env + 1) * sizeof(*cf->cf_meta_env));
+		cf->cf_meta_env[cf->cf_nmeta_env++] = xstrdup(*e);
+	}
+	if (cf->cf_nmeta_env > 0)
+		qsort(cf->cf_meta_env, cf->cf_nmeta_env,
+		    sizeof(*cf->cf_meta_env), config_meta_cmp);
 }
 
 const char *
@@ -260,6 +318,26 @@ config_check_connect_timeout(const void *v, char *why, size_t len)
 		return -1;
 	}
 	return 0;
+}
+
+static int
+config_check_positive(const void *v, char *why, size_t len)
+{
+	if (*(const int64_t *)v > 0)
+		return 0;
+	snprintf(why, len, "not a positive duration");
+	return -1;
+}
+
+static int
+config_check_count(const void *v, char *why, size_t len)
+{
+	int	n = *(const int *)v;
+
+	if (n >= 1 && n <= 100000)
+		return 0;
+	snprintf(why, len, "not a number from 1 to 100000");
+	return -1;
 }
 
 /*
@@ -438,6 +516,7 @@ config_parse_extra(struct config *cf, const struct flag *extra,
 		goto out;
 	if (flags_environment(&fs, err, errlen) == -1)
 		goto out;
+	config_meta_env(cf);
 	/*
 	 * The ProxyConfig layers (mesh config, PROXY_CONFIG); the mesh config
 	 * file is named by a flag, so that one flag is applied first.
@@ -639,6 +718,13 @@ config_free(struct config *cf)
 	free(cf->cf_node_id);
 	free(cf->cf_istiod_san);
 	free(cf->cf_xds_root_ca);
+	free(cf->cf_bootstrap_override);
+	free(cf->cf_host_ip);
+	free(cf->cf_app_probers);
+	free(cf->cf_prom_annotations);
+	for (i = 0; i < (int)cf->cf_nmeta_env; i++)
+		free(cf->cf_meta_env[i]);
+	free(cf->cf_meta_env);
 	json_decref(cf->cf_proxy_config);
 	memset(cf, 0, sizeof(*cf));
 }

@@ -298,7 +298,7 @@ watch_new(struct event_base *base, const struct config *cf,
 		watch_add_item(wa, WK_CERTS_PARENT, dir, name,
 		    "certificate directory");
 	}
-	if ((ov = getenv("ISTIO_BOOTSTRAP_OVERRIDE")) != NULL && *ov != '\0') {
+	if ((ov = cf->cf_bootstrap_override) != NULL && *ov != '\0') {
 		watch_split(ov, &dir, &name);
 		watch_add_item(wa, WK_FILE, dir, name, "bootstrap override");
 	}

@@ -4,8 +4,8 @@
  * GetNodeMetaData does, in increasing precedence:
  *
  *   1. ProxyConfig's proxyMetadata entries named ISTIO_META_<NAME>;
- *   2. the environment's ISTIO_META_<NAME> variables, as strings;
- *   3. the environment's ISTIO_METAJSON_<NAME> variables: each value is a
+ *   2. the ISTIO_META_<NAME> variables (config.c reads them), as strings;
+ *   3. the ISTIO_METAJSON_<NAME> variables: each value is a
  *      JSON object whose members are merged into the metadata (Istio ignores
  *      the variable's name, and so does this agent);
  *   4. what the agent knows itself: NAME, NAMESPACE, INSTANCE_IPS,
@@ -23,33 +23,6 @@
 
 #define META_PREFIX		"ISTIO_META_"
 #define METAJSON_PREFIX		"ISTIO_METAJSON_"
-
-extern char **environ;
-
-static int
-metadata_cmp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The environment entries starting with prefix, sorted; free the array. */
-static char **
-metadata_env(const char *prefix, size_t *np)
-{
-	char	**list = NULL, **e;
-	size_t	  n = 0, plen = strlen(prefix);
-
-	for (e = environ; e != NULL && *e != NULL; e++) {
-		if (strncmp(*e, prefix, plen) != 0)
-			continue;
-		list = xrealloc(list, (n + 1) * sizeof(*list));
-		list[n++] = *e;
-	}
-	if (n > 0)
-		qsort(list, n, sizeof(*list), metadata_cmp);
-	*np = n;
-	return list;
-}
 
 static int
 metadata_set_string(json_t *md, const char *entry, size_t plen, char *err,
@@ -166,8 +139,8 @@ bootstrap_metadata(const struct config *cf, char *err, size_t errlen)
 {
 	json_t		*md, *pm, *v;
 	const char	*k;
-	char		**env, *ips = NULL, *tmp, digest[BOOTSTRAP_DIGEST_LEN];
-	size_t		 n, i, plen = strlen(META_PREFIX);
+	char		*ips = NULL, *tmp, digest[BOOTSTRAP_DIGEST_LEN];
+	size_t		 i, plen = strlen(META_PREFIX);
 
 	md = json_object();
 	pm = cf->cf_proxy_config != NULL ?
@@ -177,19 +150,20 @@ bootstrap_metadata(const struct config *cf, char *err, size_t errlen)
 		    json_is_string(v))
 			json_object_set(md, k + plen, v);
 	}
-	env = metadata_env(META_PREFIX, &n);
-	for (i = 0; i < n; i++) {
-		if (metadata_set_string(md, env[i], plen, err, errlen) == -1) {
-			free(env);
+	/* The variables, sorted by name (config.c collected them). */
+	for (i = 0; i < cf->cf_nmeta_env; i++) {
+		if (strncmp(cf->cf_meta_env[i], META_PREFIX, plen) == 0 &&
+		    metadata_set_string(md, cf->cf_meta_env[i], plen, err,
+		    errlen) == -1) {
 			json_decref(md);
 			return NULL;
 		}
 	}
-	free(env);
-	env = metadata_env(METAJSON_PREFIX, &n);
-	for (i = 0; i < n; i++)
-		metadata_merge_json(md, env[i]);
-	free(env);
+	for (i = 0; i < cf->cf_nmeta_env; i++) {
+		if (strncmp(cf->cf_meta_env[i], METAJSON_PREFIX,
+		    strlen(METAJSON_PREFIX)) == 0)
+			metadata_merge_json(md, cf->cf_meta_env[i]);
+	}
 
 	for (i = 0; i < (size_t)cf->cf_nips; i++) {
 		xasprintf(&tmp, "%s%s%s", ips != NULL ? ips : "",

@@ -318,7 +318,7 @@ render_check_text(const struct config *cf, char *err, size_t errlen)
 		{ "POD_NAMESPACE", cf->cf_pod_namespace },
 		{ "SERVICE_ACCOUNT", cf->cf_service_account },
 		{ "ISTIO_META_CLUSTER_ID", cf->cf_cluster_id },
-		{ "HOST_IP", getenv("HOST_IP") },
+		{ "HOST_IP", cf->cf_host_ip },
 	};
 	size_t	 i;
 
@@ -397,9 +397,8 @@ bootstrap_render(const struct config *cf, char *err, size_t errlen)
 	if (zport != 0)
 		json_object_set_new(doc, "tracing", render_tracing());
 
-	if ((path = getenv("ISTIO_BOOTSTRAP_OVERRIDE")) != NULL &&
-	    *path != '\0') {
-		if ((host_ip = getenv("HOST_IP")) == NULL || *host_ip == '\0')
+	if ((path = cf->cf_bootstrap_override) != NULL && *path != '\0') {
+		if ((host_ip = cf->cf_host_ip) == NULL || *host_ip == '\0')
 			host_ip = cf->cf_nips > 0 ? cf->cf_ips[0] : "127.0.0.1";
 		if (bootstrap_override(doc, path, host_ip, err, errlen) == -1) {
 			json_decref(doc);

@@ -284,8 +284,7 @@ metrics_new(struct status *st, char *err, size_t errlen)
 	mt = xcalloc(1, sizeof(*mt));
 	mt->mt_st = st;
 	TAILQ_INIT(&mt->mt_scrapes_open);
-	if ((v = getenv("ISTIO_PROMETHEUS_ANNOTATIONS")) != NULL &&
-	    *v != '\0') {
+	if ((v = st->st_config->cf_prom_annotations) != NULL && *v != '\0') {
 		if (metrics_parse_annotations(v, &mt->mt_app, err,
 		    errlen) == -1) {
 			free(mt);

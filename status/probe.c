@@ -394,24 +394,15 @@ probe_new(struct status *st, char *err, size_t errlen)
 	const char	*v;
 	char		 why[512];
 	size_t		 i;
-	int		 legacy = 0;
 
 	pr = xcalloc(1, sizeof(*pr));
 	pr->pr_st = st;
 	TAILQ_INIT(&pr->pr_ops);
-	if ((v = getenv("REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION")) !=
-	    NULL && *v != '\0' && parse_bool(v, &legacy) == -1) {
-		snprintf(err, errlen, "invalid value \"%s\" for "
-		    "REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION: not a "
-		    "boolean", v);
-		free(pr);
-		return NULL;
-	}
-	if (legacy || st->st_config->cf_nips == 0)
+	if (st->st_config->cf_probe_localhost || st->st_config->cf_nips == 0)
 		pr->pr_dest = xstrdup("127.0.0.1");
 	else
 		pr->pr_dest = xstrdup(st->st_config->cf_ips[0]);
-	if ((v = getenv("ISTIO_KUBE_APP_PROBERS")) == NULL || *v == '\0')
+	if ((v = st->st_config->cf_app_probers) == NULL || *v == '\0')
 		return pr;
 	if (probe_parse(v, &pr->pr_defs, &pr->pr_ndefs, why,
 	    sizeof(why)) == -1) {

@@ -38,7 +38,6 @@
 
 #define STATUS_MAX_HEADERS	8192
 #define STATUS_MAX_BODY		16384
-#define STATUS_DEFAULT_IDLE	(15 * 1000000000LL)
 #define STATUS_DEFAULT_CONNS	256	/* the most the default is */
 #define STATUS_MIN_CONNS	8	/* the least */
 #define STATUS_FD_RESERVE	128	/* descriptors for the rest */
@@ -369,55 +368,21 @@ status_fd_conns(void)
 	    (2 * STATUS_FDS_PER_CONN));
 }
 
-/* A count from 1 to 100000 from the environment; 0 when not set. */
-static int
-status_env_count(const char *name, int *out, char *err, size_t errlen)
-{
-	const char	*v;
-	char		*end;
-	long		 n;
-
-	*out = 0;
-	if ((v = getenv(name)) == NULL || *v == '\0')
-		return 0;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (*end != '\0' || errno != 0 || n < 1 || n > 100000) {
-		snprintf(err, errlen, "invalid value \"%s\" for %s: not a "
-		    "number from 1 to 100000", v, name);
-		return -1;
-	}
-	*out = (int)n;
-	return 0;
-}
-
 /*
- * The limits of both ports. A peer's share defaults to a quarter of the
+ * The limits of both ports, from the configuration (config.c read and
+ * checked the variables). A peer's share defaults to a quarter of the
  * port's cap. An eighth of the status port's connections is kept for
  * readiness: other requests may hold the rest (sl_busy).
  */
-static int
-status_env_limits(struct status_limits *sl, char *err, size_t errlen)
+static void
+status_limits(const struct config *cf, struct status_limits *sl)
 {
-	const char	*v;
-	char		 why[128];
 	long long	 fd_conns = status_fd_conns();
 
 	memset(sl, 0, sizeof(*sl));
-	sl->sl_idle = STATUS_DEFAULT_IDLE;
-	if ((v = getenv("STATUS_IDLE_TIMEOUT")) != NULL && *v != '\0') {
-		if (duration_parse(v, &sl->sl_idle, why, sizeof(why)) == -1 ||
-		    sl->sl_idle <= 0) {
-			snprintf(err, errlen, "invalid value \"%s\" for "
-			    "STATUS_IDLE_TIMEOUT: not a positive duration", v);
-			return -1;
-		}
-	}
-	if (status_env_count("STATUS_MAX_CONNECTIONS", &sl->sl_conns, err,
-	    errlen) == -1 || status_env_count(
-	    "STATUS_MAX_CONNECTIONS_PER_PEER", &sl->sl_peer, err,
-	    errlen) == -1)
-		return -1;
+	sl->sl_idle = cf->cf_status_idle;
+	sl->sl_conns = cf->cf_status_conns;
+	sl->sl_peer = cf->cf_status_peer;
 	if (sl->sl_conns == 0) {
 		sl->sl_conns = STATUS_DEFAULT_CONNS;
 		if (fd_conns < sl->sl_conns)
@@ -430,7 +395,6 @@ status_env_limits(struct status_limits *sl, char *err, size_t errlen)
 	if (sl->sl_peer == 0)
 		sl->sl_peer = sl->sl_conns / 4 > 0 ? sl->sl_conns / 4 : 1;
 	sl->sl_busy = sl->sl_conns - sl->sl_conns / 8;
-	return 0;
 }
 
 static struct status_server *
@@ -500,8 +464,9 @@ status_server_free(struct status_server *ss)
 }
 
 /*
- * Reads and checks the environment of the status servers; binds nothing.
- * The result is freed with status_free, listening or not.
+ * Checks what the status servers were given (the probers' and the metrics
+ * annotations' JSON); binds nothing. The result is freed with status_free,
+ * listening or not.
  */
 struct status *
 status_new(struct config *cf, char *err, size_t errlen)
@@ -510,8 +475,7 @@ status_new(struct config *cf, char *err, size_t errlen)
 
 	st = xcalloc(1, sizeof(*st));
 	st->st_config = cf;
-	if (status_env_limits(&st->st_limits, err, errlen) == -1)
-		goto fail;
+	status_limits(cf, &st->st_limits);
 	if ((st->st_probe = probe_new(st, err, errlen)) == NULL)
 		goto fail;
 	if ((st->st_metrics = metrics_new(st, err, errlen)) == NULL)

@@ -166,6 +166,19 @@ main(void)
 	setenv("ENVOY_PROMETHEUS_PORT", "0", 1);
 	bad("\"ENVOY_PROMETHEUS_PORT\" variable", (char *[]){ "proxy", NULL });
 	unsetenv("ENVOY_PROMETHEUS_PORT");
+	/* The status servers' variables are read here too. */
+	setenv("STATUS_IDLE_TIMEOUT", "0s", 1);
+	bad("\"STATUS_IDLE_TIMEOUT\" variable: not a positive duration",
+	    (char *[]){ "proxy", NULL });
+	unsetenv("STATUS_IDLE_TIMEOUT");
+	setenv("STATUS_MAX_CONNECTIONS_PER_PEER", "0", 1);
+	bad("\"STATUS_MAX_CONNECTIONS_PER_PEER\" variable: not a number from 1 "
+	    "to 100000", (char *[]){ "proxy", NULL });
+	unsetenv("STATUS_MAX_CONNECTIONS_PER_PEER");
+	setenv("REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION", "maybe", 1);
+	bad("\"REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION\" variable",
+	    (char *[]){ "proxy", NULL });
+	unsetenv("REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION");
 	setenv("INSTANCE_IP", "10.1.2", 1);
 	bad("invalid value \"10.1.2\" in INSTANCE_IP", (char *[]){ "proxy",
 	    NULL });

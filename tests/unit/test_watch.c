@@ -56,7 +56,7 @@ run(int ms)
 int
 main(void)
 {
-	char		 tmp[] = "/tmp/test_bootstrap_watch.XXXXXX";
+	char		 tmp[] = "/tmp/test_watch.XXXXXX";
 	char		 certs[128], path[192], ov[192], mesh[192], cmd[192];
 	struct config	 cf;
 	struct watch	*wa;
@@ -73,12 +73,12 @@ main(void)
 	snprintf(mesh, sizeof(mesh), "%s/mesh.yaml", tmp);
 	put(ov, "a: 1\n");
 	put(mesh, "defaultConfig: {}\n");
-	setenv("ISTIO_BOOTSTRAP_OVERRIDE", ov, 1);
 
 	config_defaults(&cf);
 	free(cf.cf_cert_dir);
 	cf.cf_cert_dir = xstrdup(certs);	/* missing for now */
 	cf.cf_mesh_config = xstrdup(mesh);
+	cf.cf_bootstrap_override = xstrdup(ov);	/* ISTIO_BOOTSTRAP_OVERRIDE */
 	cf.cf_watch_debounce = 200 * 1000000LL;
 	wa = watch_new(base, &cf, NULL);
 
@@ -144,5 +144,5 @@ main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", tmp);
-	return check_done("test_bootstrap_watch");
+	return check_done("test_watch");
 }
