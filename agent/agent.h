@@ -336,9 +336,9 @@ void	admin_cancel_all(void);
  * setters, then http_start; the done callback runs once, from the event
  * loop, and the client frees the request when it returns. http_free
  * cancels (no callback runs after it) and is safe at any time, also from
- * inside the request's own data and done callbacks (in done it does
- * nothing). http.c says how it avoids freeing evhttp's connection from
- * inside evhttp.
+ * inside the request's own connect, data and done callbacks (in done it
+ * does nothing). http.c says how it avoids freeing evhttp's connection
+ * from inside evhttp.
  */
 struct http_request;
 struct evkeyvalq;
@@ -371,16 +371,21 @@ typedef void (*http_done_cb)(const struct http_result *, void *);
 /* Part of the body, in evhttp's buffer: take what you want from it. */
 typedef void (*http_data_cb)(struct http_request *, struct evbuffer *,
 	    void *);
+/* The connection is up and the request is going out on it. */
+typedef void (*http_connect_cb)(struct http_request *, void *);
 
 struct http_request *http_new(struct event_base *, const char *,
 	    const char *, int, const char *, int64_t);
 void	http_header(struct http_request *, const char *, const char *);
+void	http_header_add(struct http_request *, const char *, const char *);
+void	http_keepalive(struct http_request *);
 void	http_body(struct http_request *, const void *, size_t);
 void	http_tls(struct http_request *, struct ssl_ctx_st *);
 void	http_keep(struct http_request *, size_t, int);
 void	http_read_size(struct http_request *, size_t);
 void	http_callbacks(struct http_request *, http_data_cb, http_done_cb,
 	    void *);
+void	http_on_connect(struct http_request *, http_connect_cb);
 int	http_start(struct http_request *, char *, size_t);
 void	http_pause(struct http_request *, int);
 void	http_free(struct http_request *);

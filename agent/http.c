@@ -2,10 +2,11 @@
  * The agent's one HTTP/1.1 client, over libevent's evhttp: the supervisor's
  * requests to the proxy's admin API (admin.c), the status server's
  * readiness checks, metrics scrapes and application probes (status/), and
- * the "wait" and "request" subcommands. One request per connection, with
- * "Connection: close": the admin port passes from one proxy epoch to the
- * next during a hot restart, and a kept-alive connection would go on
- * talking to the old one.
+ * the "wait" and "request" subcommands; in the tests, also the Envoy
+ * stand-in's requests to its clusters (tests/envoy-emu/upstream.c). One
+ * request per connection, with "Connection: close" (unless http_keepalive):
+ * the admin port passes from one proxy epoch to the next during a hot
+ * restart, and a kept-alive connection would go on talking to the old one.
  *
  * A request is made with http_new, set up (headers, body, TLS, how much
  * of the body to keep, a streaming data callback), and started. It ends
@@ -31,7 +32,14 @@
  * hr_ev after the connection is gone. The only code of the owner that runs
  * with evhttp on the stack is the data callback, and http_free from there
  * becomes the same deferred end (HTTP_ENDING, hr_ev active), without a
- * done callback.
+ * done callback. The connect callback runs from an event of its own
+ * (hr_connect_ev), also at the top of the loop.
+ *
+ * evhttp 2.1 tells its user nothing when the connection comes up; what
+ * it does then, and only then, is write the request into the connection's
+ * output buffer (evhttp_request_dispatch). A callback on that buffer
+ * (hr_out_cb) sees the first bytes added, which is the moment the
+ * connection (TCP, and TLS) is up and the request goes out on it.
  *
  * The timeout is for the whole request, from http_start to the end of the
  * body, as Go's http.Client.Timeout; hr_ev is also its timer. Its clock
@@ -85,6 +93,7 @@ struct http_request {
 	struct evkeyvalq	 hr_headers;	/* to send */
 	struct evbuffer		*hr_body;	/* to send, NULL: none */
 	SSL_CTX			*hr_tls;	/* NULL: plain; not ours */
+	int			 hr_keepalive;	/* no "Connection: close" */
 	int64_t			 hr_timeout;	/* ns */
 	int64_t			 hr_deadline;	/* monotonic ns, running */
 	int64_t			 hr_left;	/* ns, while paused */
@@ -94,7 +103,10 @@ struct http_request {
 	int			 hr_keep_first;	/* past hr_keep: cut */
 	http_data_cb		 hr_data_cb;
 	http_done_cb		 hr_done_cb;
+	http_connect_cb		 hr_connect_cb;
 	void			*hr_arg;
+	struct event		*hr_connect_ev;	/* calls hr_connect_cb */
+	struct evbuffer_cb_entry *hr_out_cb;	/* until the request goes out */
 	int			 hr_in_data;	/* in the data callback */
 	int			 hr_cancelled;	/* freed from there */
 	int			 hr_connected;	/* TCP (and TLS) was up */
@@ -119,6 +131,7 @@ static const struct {
 };
 
 static void	http_end_cb(evutil_socket_t, short, void *);
+static void	http_connected_cb(evutil_socket_t, short, void *);
 
 /* The evhttp command of a method name (any case); -1 if unknown. */
 static int
@@ -184,7 +197,29 @@ http_header(struct http_request *hr, const char *name, const char *value)
 	evhttp_add_header(&hr->hr_headers, name, value);
 }
 
-/* The request's body (copied); evhttp adds its Content-Length. */
+/*
+ * Adds a request header after any of the same name: a proxy forwarding a
+ * request passes repeated header lines on as they came.
+ */
+void
+http_header_add(struct http_request *hr, const char *name, const char *value)
+{
+	evhttp_add_header(&hr->hr_headers, name, value);
+}
+
+/*
+ * Sends no "Connection: close", as a client that pools its connections
+ * (a proxy's request upstream) does not: the server may keep the
+ * connection open after its answer. The client still closes it once the
+ * response is read, and takes a body without a length up to the close.
+ */
+void
+http_keepalive(struct http_request *hr)
+{
+	hr->hr_keepalive = 1;
+}
+
+/* The request's body (copied), sent with its Content-Length. */
 void
 http_body(struct http_request *hr, const void *data, size_t len)
 {
@@ -235,6 +270,22 @@ http_callbacks(struct http_request *hr, http_data_cb data, http_done_cb done,
 	hr->hr_data_cb = data;
 	hr->hr_done_cb = done;
 	hr->hr_arg = arg;
+}
+
+/*
+ * connect, when not NULL, is called once, from the event loop, when the
+ * connection (TCP, and TLS) is up and the request goes out on it; never
+ * after the done callback or http_free, and never for a request that
+ * could not connect. It gets http_callbacks' argument.
+ */
+void
+http_on_connect(struct http_request *hr, http_connect_cb connect)
+{
+	hr->hr_connect_cb = connect;
+	if (connect != NULL && hr->hr_connect_ev == NULL &&
+	    (hr->hr_connect_ev = event_new(hr->hr_base, -1, 0,
+	    http_connected_cb, hr)) == NULL)
+		fatalx("event_new");
 }
 
 /*
@@ -366,6 +417,8 @@ http_destroy(struct http_request *hr)
 {
 	http_evcon_free(hr);
 	event_free(hr->hr_ev);
+	if (hr->hr_connect_ev != NULL)
+		event_free(hr->hr_connect_ev);
 	evhttp_clear_headers(&hr->hr_headers);
 	evhttp_clear_headers(&hr->hr_in_headers);
 	if (hr->hr_body != NULL)
@@ -403,6 +456,37 @@ http_end_cb(evutil_socket_t fd, short what, void *arg)
 	hr->hr_stage = HTTP_DONE;
 	hr->hr_done_cb(&hr->hr_res, hr->hr_arg);
 	http_destroy(hr);
+}
+
+/*
+ * The connection is up (see the top of the file). The owner hears of it
+ * from the top of the loop, where it may free the request.
+ */
+static void
+http_out_cb(struct evbuffer *out, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct http_request	*hr = arg;
+
+	if (info->n_added == 0)
+		return;
+	/* evbuffer_run_callbacks allows a callback to remove itself. */
+	evbuffer_remove_cb_entry(out, hr->hr_out_cb);
+	hr->hr_out_cb = NULL;
+	event_active(hr->hr_connect_ev, EV_WRITE, 0);
+}
+
+static void
+http_connected_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_request	*hr = arg;
+
+	(void)fd;
+	(void)what;
+	/* Also when the outcome is set but done has not run yet. */
+	if ((hr->hr_stage == HTTP_RUNNING || hr->hr_stage == HTTP_ENDING) &&
+	    !hr->hr_cancelled)
+		hr->hr_connect_cb(hr, hr->hr_arg);
 }
 
 /* The body as it arrives: to the data callback, or kept. */
@@ -636,7 +720,7 @@ http_start(struct http_request *hr, char *err, size_t errlen)
 	struct evkeyval		*kv;
 	enum evhttp_cmd_type	 cmd;
 	struct timeval		 tv;
-	char			 host[300];
+	char			 host[300], length[32];
 
 	if (hr->hr_stage != HTTP_NEW) {
 		snprintf(err, errlen, "request already started");
@@ -674,6 +758,11 @@ http_start(struct http_request *hr, char *err, size_t errlen)
 		bufferevent_set_max_single_read(
 		    evhttp_connection_get_bufferevent(hr->hr_evcon),
 		    hr->hr_read_size);
+	/* Freed with the connection's buffer, if it has not fired. */
+	if (hr->hr_connect_cb != NULL)
+		hr->hr_out_cb = evbuffer_add_cb(bufferevent_get_output(
+		    evhttp_connection_get_bufferevent(hr->hr_evcon)),
+		    http_out_cb, hr);
 
 	req = evhttp_request_new(http_request_cb, hr);
 	evhttp_request_set_header_cb(req, http_header_cb);
@@ -687,8 +776,17 @@ http_start(struct http_request *hr, char *err, size_t errlen)
 		    "[%s]:%d" : "%s:%d", hr->hr_host, hr->hr_port);
 		evhttp_add_header(out, "Host", host);
 	}
-	evhttp_remove_header(out, "Connection");
-	evhttp_add_header(out, "Connection", "close");
+	if (!hr->hr_keepalive) {
+		evhttp_remove_header(out, "Connection");
+		evhttp_add_header(out, "Connection", "close");
+	}
+	/* evhttp adds Content-Length to POST and PUT only: any body has it. */
+	if (hr->hr_body != NULL &&
+	    evhttp_find_header(out, "Content-Length") == NULL) {
+		snprintf(length, sizeof(length), "%zu",
+		    evbuffer_get_length(hr->hr_body));
+		evhttp_add_header(out, "Content-Length", length);
+	}
 	if (hr->hr_body != NULL)
 		evbuffer_add_buffer(evhttp_request_get_output_buffer(req),
 		    hr->hr_body);

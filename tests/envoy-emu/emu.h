@@ -15,7 +15,7 @@
  *   httpconn.c    a listener's connection: a small HTTP/1.1 server
  *   route.c       a static listener's http_connection_manager routes
  *   cluster.c     the static clusters that routes send requests to
- *   upstream.c    one request proxied to a cluster: an HTTP/1.1 client
+ *   upstream.c    one request proxied to a cluster (over agent/http.c)
  *   hotrestart.c  the hot restart protocol between epochs
  *   xds.c         the ADS client (optional, see xds_start below)
  */

@@ -1,99 +1,83 @@
 /*
  * One request proxied to a cluster (route.c chose it, httpconn.c asked):
- * the part of Envoy's router and HTTP/1.1 connection pool a client of the
- * stand-in can observe.
+ * the part of Envoy's router a client of the stand-in can observe. The
+ * HTTP/1.1 exchange itself is the agent's one client, agent/http.c (over
+ * evhttp); what is here is Envoy's: the endpoint (cluster.c, names
+ * resolved here), the headers Envoy adds and removes, the cluster's
+ * connect_timeout and the route timeout, the cluster stats, and the local
+ * reply for each way the exchange can fail.
  *
- * The request goes out as HTTP/1.1 on a connection of its own, closed once
- * the response is complete (Envoy pools connections; nothing the agent
- * sees depends on that). What is sent: the method, the request target and
- * the downstream headers less the hop-by-hop ones (connection, keep-alive,
- * proxy-connection, transfer-encoding, upgrade, te), plus, as Envoy adds
- * them, x-forwarded-proto (when absent), x-request-id (when absent) and
- * x-envoy-expected-rq-timeout-ms (with a route timeout), and the body with
- * a content-length.
+ * The request goes out on a connection of its own, closed once the
+ * response is read (Envoy pools connections; nothing the agent sees
+ * depends on that), without a "Connection" header, as Envoy's pooled
+ * HTTP/1.1 sends it. What is sent: the method, the request target and the
+ * downstream headers less the hop-by-hop ones (connection, keep-alive,
+ * proxy-connection, transfer-encoding, upgrade, te) and less "expect:
+ * 100-continue", which Envoy answers itself and removes; plus, as Envoy
+ * adds them, x-forwarded-proto (when absent), x-request-id (when absent)
+ * and x-envoy-expected-rq-timeout-ms (with a route timeout), and the body
+ * with a content-length.
  *
- * What comes back is read whole (content-length, chunked, or up to the
- * close; none for HEAD, 1xx, 204 and 304; interim 1xx responses skipped)
- * and handed to the callback, which relays it (httpconn.c). Envoy's local
+ * What comes back is read whole by the client (content-length, chunked,
+ * or up to the close; none for HEAD, 204 and 304; a "100 Continue"
+ * skipped) and handed to httpconn.c, which relays it. Envoy's local
  * replies where Envoy makes them:
  *
  *   no endpoint, or the name does not resolve:
  *       503 "no healthy upstream"
- *   connect() fails with errno N:
+ *   the connection is refused:
  *       503 "upstream connect error or disconnect/reset before headers.
  *       reset reason: remote connection failure, transport failure
- *       reason: delayed connect error: N"
+ *       reason: delayed connect error: 111"
  *   the cluster's connect_timeout passes:
  *       503 "... reset reason: connection timeout"
  *   the upstream closes before a complete response head:
  *       503 "... reset reason: connection termination"
- *   the response head is malformed or over 60 KiB:
+ *   the response head is malformed, or an interim 1xx evhttp ends on:
  *       503 "... reset reason: protocol error"
- *   the route timeout passes:
+ *   the route timeout passes before the response head:
  *       504 "upstream request timeout"
  *
  * (the wording of Envoy 1.30). An upstream that fails after its response
- * head is a reset: Envoy has started the downstream response by then and
- * can only reset it; the callback gets ur_code 0 and closes the downstream
+ * head (the body cut off, malformed or over 64 MiB, or the route timeout)
+ * is a reset: Envoy has started the downstream response by then and can
+ * only reset it; the callback gets ur_code 0 and closes the downstream
  * connection without a reply.
  *
  * Life of a struct upstream: upstream_new starts it and never calls back
  * from within; the callback runs once, from the event loop, after which
  * the upstream frees itself. upstream_cancel frees it without a callback.
- *
- * A client of its own rather than the agent's (status/fetch.c, a GET
- * through evhttp, private to the status server): a proxy forwards any
- * method and body, relays the upstream's headers as they came, and needs
- * the connect() errno for Envoy's reply.
  */
 #include <sys/socket.h>
+#include <sys/queue.h>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 
 #include "agent.h"
 #include "emu.h"
 
-#define UPSTREAM_MAX_HEAD	(60 * 1024)
 #define UPSTREAM_MAX_BODY	(64 * 1024 * 1024)
-#define UPSTREAM_MAX_LINE	1024
 #define UPSTREAM_RESET \
 	"upstream connect error or disconnect/reset before headers. " \
 	"reset reason: "
 
 enum upstream_phase {
-	UP_RESOLVING,
-	UP_CONNECTING,
-	UP_HEAD,		/* connected: waiting for the response head */
-	UP_BODY,
+	UP_RESOLVING,		/* a STRICT_DNS or LOGICAL_DNS name */
+	UP_CONNECTING,		/* the client connects */
+	UP_SENT,		/* on a connection: the response is awaited */
 	UP_DONE			/* the callback is due */
-};
-
-enum upstream_framing {
-	UF_NONE,		/* no body */
-	UF_LENGTH,
-	UF_CHUNKED,
-	UF_CLOSE		/* up to the close */
-};
-
-enum upstream_chunk {
-	UC_SIZE,
-	UC_DATA,
-	UC_DATA_END,
-	UC_TRAILER
 };
 
 struct upstream {
@@ -102,18 +86,18 @@ struct upstream {
 	struct cluster_stats	*u_st;
 	const struct cluster_endpoint *u_ep;
 	enum upstream_phase	 u_phase;
-	struct evbuffer		*u_req;		/* sent once connected */
-	int			 u_head_only;	/* a HEAD request */
-	int			 u_fd;		/* while connecting */
-	struct bufferevent	*u_bev;		/* once connected */
+	/* The request, kept until the endpoint's address is known. */
+	char			*u_method;
+	char			*u_target;
+	char			*u_head;	/* the downstream head */
+	struct evbuffer		*u_body;
+	int64_t			 u_timeout;	/* the route's, ns; 0: none */
+	int64_t			 u_start;	/* monotonic ns */
+	struct http_request	*u_http;	/* connecting and sent */
 	struct evdns_getaddrinfo_request *u_dns;
-	struct event		*u_connect_ev;
-	struct event		*u_timeout_ev;
+	/* Resolving: the route timeout; connecting: connect_timeout. */
+	struct event		*u_timer;
 	struct event		*u_done_ev;
-	struct timespec		 u_start;
-	enum upstream_framing	 u_framing;
-	enum upstream_chunk	 u_chunk;
-	uint64_t		 u_left;
 	struct upstream_response u_resp;
 	upstream_cb		 u_cb;
 	void			*u_arg;
@@ -127,26 +111,16 @@ static const char *const upstream_hop_headers[] = {
 };
 
 static int
-upstream_is(const char *const *list, const char *name, size_t len)
+upstream_is(const char *const *list, const char *name)
 {
 	for (; *list != NULL; list++) {
-		if (strlen(*list) == len && strncasecmp(*list, name, len) == 0)
+		if (strcasecmp(*list, name) == 0)
 			return 1;
 	}
 	return 0;
 }
 
-static uint64_t
-upstream_elapsed_ms(const struct upstream *u)
-{
-	struct timespec	now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)(now.tv_sec - u->u_start.tv_sec) * 1000 +
-	    (uint64_t)((now.tv_nsec - u->u_start.tv_nsec) / 1000000);
-}
-
-/* Lets go of the connection, the lookup and the timers. */
+/* Lets go of the request, the lookup and the timer. */
 static void
 upstream_release(struct upstream *u)
 {
@@ -155,27 +129,21 @@ upstream_release(struct upstream *u)
 		evdns_getaddrinfo_cancel(u->u_dns);
 		u->u_dns = NULL;
 	}
-	if (u->u_connect_ev != NULL)
-		event_free(u->u_connect_ev);
-	u->u_connect_ev = NULL;
-	if (u->u_fd != -1)
-		close(u->u_fd);
-	u->u_fd = -1;
-	if (u->u_bev != NULL)
-		bufferevent_free(u->u_bev);
-	u->u_bev = NULL;
-	if (u->u_timeout_ev != NULL)
-		evtimer_del(u->u_timeout_ev);
+	http_free(u->u_http);
+	u->u_http = NULL;
+	evtimer_del(u->u_timer);
 }
 
 static void
 upstream_free(struct upstream *u)
 {
 	upstream_release(u);
-	if (u->u_timeout_ev != NULL)
-		event_free(u->u_timeout_ev);
+	event_free(u->u_timer);
 	event_free(u->u_done_ev);
-	evbuffer_free(u->u_req);
+	free(u->u_method);
+	free(u->u_target);
+	free(u->u_head);
+	evbuffer_free(u->u_body);
 	evbuffer_free(u->u_resp.ur_body);
 	free(u->u_resp.ur_headers);
 	free(u);
@@ -201,25 +169,13 @@ upstream_finish(struct upstream *u)
 	event_active(u->u_done_ev, EV_TIMEOUT, 1);
 }
 
-/* A local reply of Envoy's with this code and body. */
+/* A local reply of Envoy's with this code and body (text/plain). */
 static void
-upstream_local(struct upstream *u, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-upstream_local(struct upstream *u, int code, const char *fmt, ...)
+upstream_local(struct upstream *u, int code, const char *body)
 {
-	va_list	ap;
-
 	u->u_resp.ur_code = code;
-	free(u->u_resp.ur_headers);
-	u->u_resp.ur_headers = NULL;
-	evbuffer_drain(u->u_resp.ur_body,
-	    evbuffer_get_length(u->u_resp.ur_body));
-	va_start(ap, fmt);
-	evbuffer_add_vprintf(u->u_resp.ur_body, fmt, ap);
-	va_end(ap);
 	u->u_resp.ur_length = -1;
+	evbuffer_add(u->u_resp.ur_body, body, strlen(body));
 	upstream_finish(u);
 }
 
@@ -236,322 +192,23 @@ upstream_reset(struct upstream *u, const char *why)
 static void
 upstream_connect_failed(struct upstream *u, int err)
 {
-	elog_debug("pool", "%s: connection failure: %s", u->u_ep->ce_desc,
-	    strerror(err));
+	char	body[256];
+
 	stats_inc(u->u_st->cs_cx_connect_fail);
 	stats_inc(u->u_st->cs_rq_pending_fail);
-	upstream_local(u, 503, UPSTREAM_RESET "remote connection failure, "
+	snprintf(body, sizeof(body), UPSTREAM_RESET "remote connection failure, "
 	    "transport failure reason: delayed connect error: %d", err);
+	upstream_local(u, 503, body);
 }
 
 static void
-upstream_complete(struct upstream *u)
+upstream_route_timeout(struct upstream *u, int head)
 {
-	stats_inc(u->u_st->cs_rq_completed);
-	upstream_finish(u);
-}
-
-/* The head in head (NUL-terminated): status, relayed headers, framing. */
-static int
-upstream_head(struct upstream *u, const char *head, int code)
-{
-	struct evbuffer	*hb;
-	const char	*line, *end, *colon, *v;
-	char		 value[64];
-	long long	 clen = -1;
-	int		 chunked = 0;
-	size_t		 nlen, vlen, i;
-
-	hb = evbuffer_new();
-	for (line = strstr(head, "\r\n"); line != NULL; line = end) {
-		line += 2;
-		if ((end = strstr(line, "\r\n")) == NULL || end == line)
-			break;
-		if ((colon = memchr(line, ':', end - line)) == NULL)
-			continue;
-		nlen = colon - line;
-		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
-			;
-		vlen = end - v;
-		while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-			vlen--;
-		if (nlen == 14 && strncasecmp(line, "content-length", 14) == 0) {
-			snprintf(value, sizeof(value), "%.*s", (int)vlen, v);
-			clen = strtoll(value, NULL, 10);
-			continue;
-		}
-		if (nlen == 17 &&
-		    strncasecmp(line, "transfer-encoding", 17) == 0 &&
-		    vlen >= 7 && strncasecmp(v + vlen - 7, "chunked", 7) == 0)
-			chunked = 1;
-		if (upstream_is(upstream_hop_headers, line, nlen) ||
-		    (nlen == 4 && strncasecmp(line, "date", 4) == 0) ||
-		    (nlen == 6 && strncasecmp(line, "server", 6) == 0))
-			continue;
-		/* Envoy's HTTP/1 codec writes header names in lower case. */
-		for (i = 0; i < nlen; i++) {
-			char	ch = line[i];
-
-			if (ch >= 'A' && ch <= 'Z')
-				ch = (char)(ch - 'A' + 'a');
-			evbuffer_add(hb, &ch, 1);
-		}
-		evbuffer_add_printf(hb, ": %.*s\r\n", (int)vlen, v);
-	}
-	evbuffer_add(hb, "", 1);
-	free(u->u_resp.ur_headers);
-	u->u_resp.ur_headers = xstrdup((char *)evbuffer_pullup(hb, -1));
-	evbuffer_free(hb);
-	u->u_resp.ur_code = code;
-	u->u_resp.ur_length = clen;
-	u->u_resp.ur_service_ms = upstream_elapsed_ms(u);
-	u->u_phase = UP_BODY;
-	if (u->u_head_only || code == 204 || code == 304 || code < 200)
-		u->u_framing = UF_NONE;
-	else if (chunked) {
-		u->u_framing = UF_CHUNKED;
-		u->u_chunk = UC_SIZE;
-	} else if (clen >= 0) {
-		if (clen > UPSTREAM_MAX_BODY)
-			return -1;
-		u->u_framing = UF_LENGTH;
-		u->u_left = (uint64_t)clen;
-	} else
-		u->u_framing = UF_CLOSE;
-	return 0;
-}
-
-/* 1: a final response head was read, 0: more is needed, -1: finished. */
-static int
-upstream_read_head(struct upstream *u, struct evbuffer *in)
-{
-	struct evbuffer_ptr	 p;
-	char			*head;
-	size_t			 hlen;
-	int			 code;
-
-	for (;;) {
-		p = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-		if (p.pos < 0) {
-			if (evbuffer_get_length(in) <= UPSTREAM_MAX_HEAD)
-				return 0;
-			upstream_local(u, 503, UPSTREAM_RESET
-			    "protocol error");
-			return -1;
-		}
-		hlen = (size_t)p.pos + 4;
-		head = xmalloc(hlen + 1);
-		evbuffer_remove(in, head, hlen);
-		head[hlen] = '\0';
-		if (sscanf(head, "HTTP/1.%*d %3d", &code) != 1 || code < 100) {
-			free(head);
-			upstream_local(u, 503, UPSTREAM_RESET
-			    "protocol error");
-			return -1;
-		}
-		if (code < 200 && code != 101) {	/* interim */
-			free(head);
-			continue;
-		}
-		code = upstream_head(u, head, code) == -1 ? -1 : 1;
-		free(head);
-		if (code == -1) {
-			upstream_reset(u, "response too large");
-			return -1;
-		}
-		return 1;
-	}
-}
-
-/* Moves up to n bytes of in to the body; -1 when it grows too large. */
-static int
-upstream_take(struct upstream *u, struct evbuffer *in, uint64_t n)
-{
-	struct evbuffer	*body = u->u_resp.ur_body;
-
-	if (n > evbuffer_get_length(in))
-		n = evbuffer_get_length(in);
-	if (evbuffer_get_length(body) + n > UPSTREAM_MAX_BODY)
-		return -1;
-	evbuffer_remove_buffer(in, body, n);
-	if (u->u_framing != UF_CLOSE)
-		u->u_left -= n;
-	return 0;
-}
-
-/* 1: the body is complete, 0: more is needed, -1: broken. */
-static int
-upstream_read_body(struct upstream *u, struct evbuffer *in)
-{
-	char			*line, *end;
-	unsigned long long	 size;
-
-	switch (u->u_framing) {
-	case UF_NONE:
-		return 1;
-	case UF_LENGTH:
-		if (upstream_take(u, in, u->u_left) == -1)
-			return -1;
-		return u->u_left == 0;
-	case UF_CLOSE:
-		return upstream_take(u, in, evbuffer_get_length(in));
-	case UF_CHUNKED:
-		break;
-	}
-	for (;;) {
-		switch (u->u_chunk) {
-		case UC_SIZE:
-		case UC_DATA_END:
-		case UC_TRAILER:
-			line = evbuffer_readln(in, NULL, EVBUFFER_EOL_CRLF);
-			if (line == NULL)
-				return evbuffer_get_length(in) >
-				    UPSTREAM_MAX_LINE ? -1 : 0;
-			if (u->u_chunk == UC_DATA_END) {
-				free(line);
-				u->u_chunk = UC_SIZE;
-				continue;
-			}
-			if (u->u_chunk == UC_TRAILER) {
-				size = *line == '\0';
-				free(line);
-				if (size)
-					return 1;
-				continue;
-			}
-			errno = 0;
-			size = strtoull(line, &end, 16);
-			if (end == line || errno != 0 ||
-			    (*end != '\0' && *end != ';' && *end != ' ')) {
-				free(line);
-				return -1;
-			}
-			free(line);
-			u->u_left = size;
-			u->u_chunk = size == 0 ? UC_TRAILER : UC_DATA;
-			break;
-		case UC_DATA:
-			if (upstream_take(u, in, u->u_left) == -1)
-				return -1;
-			if (u->u_left > 0)
-				return 0;
-			u->u_chunk = UC_DATA_END;
-			break;
-		}
-	}
-}
-
-static void
-upstream_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct upstream	*u = arg;
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	int		 r;
-
-	if (u->u_phase == UP_HEAD && upstream_read_head(u, in) != 1)
-		return;
-	if (u->u_phase != UP_BODY)
-		return;
-	if ((r = upstream_read_body(u, in)) == -1)
-		upstream_reset(u, "bad response body");
-	else if (r == 1 && u->u_framing != UF_CLOSE)
-		upstream_complete(u);
-}
-
-static void
-upstream_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct upstream	*u = arg;
-	int		 err = EVUTIL_SOCKET_ERROR();
-
-	(void)bev;
-	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
-		return;
-	if (u->u_phase == UP_HEAD) {
-		elog_debug("router", "upstream %s closed before a response "
-		    "(%s)", u->u_ep->ce_desc, (what & BEV_EVENT_ERROR) ?
-		    strerror(err) : "EOF");
-		upstream_local(u, 503, UPSTREAM_RESET "connection termination");
-	} else if (u->u_phase == UP_BODY && u->u_framing == UF_CLOSE &&
-	    !(what & BEV_EVENT_ERROR))
-		upstream_complete(u);
-	else if (u->u_phase == UP_BODY)
-		upstream_reset(u, "closed before the end of the body");
-}
-
-static void
-upstream_connected(struct upstream *u)
-{
-	if (u->u_connect_ev != NULL)
-		event_free(u->u_connect_ev);
-	u->u_connect_ev = NULL;
-	u->u_bev = bufferevent_socket_new(u->u_base, u->u_fd,
-	    BEV_OPT_CLOSE_ON_FREE);
-	u->u_fd = -1;
-	bufferevent_setcb(u->u_bev, upstream_read_cb, NULL, upstream_event_cb,
-	    u);
-	u->u_phase = UP_HEAD;
-	stats_inc(u->u_st->cs_rq_total);
-	evbuffer_add_buffer(bufferevent_get_output(u->u_bev), u->u_req);
-	bufferevent_enable(u->u_bev, EV_READ | EV_WRITE);
-}
-
-static void
-upstream_connect_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct upstream	*u = arg;
-	socklen_t	 len = sizeof(int);
-	int		 err = 0;
-
-	if (what & EV_TIMEOUT) {
-		elog_debug("pool", "%s: connect timeout", u->u_ep->ce_desc);
-		stats_inc(u->u_st->cs_cx_connect_fail);
-		stats_inc(u->u_st->cs_cx_connect_timeout);
-		stats_inc(u->u_st->cs_rq_pending_fail);
-		upstream_local(u, 503, UPSTREAM_RESET "connection timeout");
-		return;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	if (err != 0)
-		upstream_connect_failed(u, err);
+	stats_inc(u->u_st->cs_rq_timeout);
+	if (head)
+		upstream_reset(u, "route timeout");
 	else
-		upstream_connected(u);
-}
-
-/*
- * Connects with a socket of its own rather than bufferevent_socket_connect,
- * which loses the errno of a connection refused at once (as connect() on
- * loopback does): Envoy's reply carries it.
- */
-static void
-upstream_connect(struct upstream *u, const struct sockaddr *sa,
-    socklen_t salen)
-{
-	struct timeval	tv;
-	int64_t		ns = cluster_connect_timeout(u->u_cluster);
-
-	u->u_phase = UP_CONNECTING;
-	stats_inc(u->u_st->cs_cx_total);
-	u->u_fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	if (u->u_fd == -1) {
-		upstream_connect_failed(u, errno);
-		return;
-	}
-	if (connect(u->u_fd, sa, salen) == 0) {
-		upstream_connected(u);
-		return;
-	}
-	if (errno != EINPROGRESS) {
-		upstream_connect_failed(u, errno);
-		return;
-	}
-	u->u_connect_ev = event_new(u->u_base, u->u_fd, EV_WRITE,
-	    upstream_connect_cb, u);
-	tv.tv_sec = ns / 1000000000;
-	tv.tv_usec = (ns % 1000000000) / 1000;
-	event_add(u->u_connect_ev, ns > 0 ? &tv : NULL);
+		upstream_local(u, 504, "upstream request timeout");
 }
 
 static void
@@ -561,71 +218,150 @@ upstream_no_host(struct upstream *u)
 	upstream_local(u, 503, "no healthy upstream");
 }
 
+/*
+ * The response, as httpconn.c relays it: the status, the headers with
+ * their names in lower case as Envoy's HTTP/1 codec writes them, less the
+ * hop-by-hop ones, content-length (httpconn.c writes its own) and date
+ * and server (Envoy's own), and the body.
+ */
 static void
-upstream_resolved_cb(int result, struct evutil_addrinfo *ai, void *arg)
+upstream_response(struct upstream *u, const struct http_result *res)
+{
+	struct evbuffer	*hb = evbuffer_new();
+	struct evkeyval	*kv;
+	size_t		 i;
+
+	TAILQ_FOREACH(kv, res->hs_headers, next) {
+		if (upstream_is(upstream_hop_headers, kv->key) ||
+		    strcasecmp(kv->key, "content-length") == 0 ||
+		    strcasecmp(kv->key, "date") == 0 ||
+		    strcasecmp(kv->key, "server") == 0)
+			continue;
+		for (i = 0; kv->key[i] != '\0'; i++) {
+			char	ch = kv->key[i];
+
+			if (ch >= 'A' && ch <= 'Z')
+				ch = (char)(ch - 'A' + 'a');
+			evbuffer_add(hb, &ch, 1);
+		}
+		evbuffer_add_printf(hb, ": %s\r\n", kv->value);
+	}
+	evbuffer_add(hb, "", 1);
+	u->u_resp.ur_headers = xstrdup((char *)evbuffer_pullup(hb, -1));
+	evbuffer_free(hb);
+	u->u_resp.ur_code = res->hs_code;
+	u->u_resp.ur_length = res->hs_length;
+	/*
+	 * Measured to the end of the response, which the client hands over
+	 * whole; Envoy's is to its head.
+	 */
+	u->u_resp.ur_service_ms = (uint64_t)((clock_now_ns() - u->u_start) /
+	    CLOCK_MSEC);
+	evbuffer_add_buffer(u->u_resp.ur_body, res->hs_body);
+	stats_inc(u->u_st->cs_rq_completed);
+	upstream_finish(u);
+}
+
+/* The client's outcome, mapped to what Envoy does (see the top). */
+static void
+upstream_http_done(const struct http_result *res, void *arg)
 {
 	struct upstream	*u = arg;
 
-	if (result == EVUTIL_EAI_CANCEL) {
-		/* Cancelled by upstream_release: u may be gone already. */
-		if (ai != NULL)
-			evutil_freeaddrinfo(ai);
+	/* The client frees the request when this returns. */
+	u->u_http = NULL;
+	if (res->hs_error != HTTP_ERR_NONE)
+		elog_debug("router", "upstream %s: %s", u->u_ep->ce_desc,
+		    res->hs_reason);
+	switch (res->hs_error) {
+	case HTTP_ERR_NONE:
+		if (res->hs_code >= 200) {
+			upstream_response(u, res);
+			return;
+		}
+		/* An interim 1xx other than 100, which evhttp takes as final. */
+		upstream_local(u, 503, UPSTREAM_RESET "protocol error");
+		return;
+	case HTTP_ERR_REFUSED:
+		/*
+		 * The client reports no errno: evhttp passes none on here.
+		 * It lands here when connect() failed with ECONNREFUSED
+		 * (evhttp_connection_cb tests errno for it), or at once
+		 * (evhttp_connection_connect_), which on loopback is a
+		 * refusal too. So ECONNREFUSED is the errno Envoy's reply
+		 * would carry, and on Linux, the platform of both, it is
+		 * the 111 of Envoy's text.
+		 */
+		upstream_connect_failed(u, ECONNREFUSED);
+		return;
+	case HTTP_ERR_CONNECT:
+		/*
+		 * With a numeric address: a connect() that failed later and
+		 * otherwise (no route to the host, ...). Envoy would print
+		 * its errno, which the client does not report; the
+		 * stand-in's clusters are on loopback, where only a refusal
+		 * happens.
+		 */
+		stats_inc(u->u_st->cs_cx_connect_fail);
+		stats_inc(u->u_st->cs_rq_pending_fail);
+		upstream_local(u, 503, UPSTREAM_RESET
+		    "remote connection failure");
+		return;
+	case HTTP_ERR_TIMEOUT:
+		/* The client's timeout is the route's (upstream_send). */
+		upstream_route_timeout(u, res->hs_code != 0);
+		return;
+	case HTTP_ERR_CLOSED:
+		upstream_local(u, 503, UPSTREAM_RESET "connection termination");
+		return;
+	case HTTP_ERR_MALFORMED:
+		if (res->hs_code == 0) {
+			upstream_local(u, 503, UPSTREAM_RESET "protocol error");
+			return;
+		}
+		upstream_reset(u, res->hs_reason);
+		return;
+	case HTTP_ERR_CUT:
+	case HTTP_ERR_TOO_LARGE:
+		upstream_reset(u, res->hs_reason);
 		return;
 	}
-	u->u_dns = NULL;
-	if (result != 0 || ai == NULL) {
-		elog_debug("upstream", "%s: %s", u->u_ep->ce_desc,
-		    evutil_gai_strerror(result));
-		if (ai != NULL)
-			evutil_freeaddrinfo(ai);
-		upstream_no_host(u);
-		return;
-	}
-	upstream_connect(u, ai->ai_addr, (socklen_t)ai->ai_addrlen);
-	evutil_freeaddrinfo(ai);
 }
 
+/* The connection is up: the request is on its way (upstream_rq_total). */
 static void
-upstream_resolve(struct upstream *u)
+upstream_http_connected(struct http_request *hr, void *arg)
 {
-	struct evutil_addrinfo		 hints;
-	struct evdns_getaddrinfo_request *req;
-	char				 port[16];
+	struct upstream	*u = arg;
 
-	if (upstream_dns == NULL &&
-	    (upstream_dns = evdns_base_new(u->u_base,
-	    EVDNS_BASE_INITIALIZE_NAMESERVERS |
-	    EVDNS_BASE_DISABLE_WHEN_INACTIVE)) == NULL)
-		upstream_dns = evdns_base_new(u->u_base, 0);
-	if (upstream_dns == NULL) {
-		upstream_no_host(u);
-		return;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = cluster_family(u->u_cluster);
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	snprintf(port, sizeof(port), "%d", u->u_ep->ce_port);
-	u->u_phase = UP_RESOLVING;
-	/* The callback may run before this returns (NULL then). */
-	req = evdns_getaddrinfo(upstream_dns, u->u_ep->ce_host, port, &hints,
-	    upstream_resolved_cb, u);
-	if (req != NULL && u->u_phase == UP_RESOLVING)
-		u->u_dns = req;
+	(void)hr;
+	evtimer_del(u->u_timer);
+	u->u_phase = UP_SENT;
+	stats_inc(u->u_st->cs_rq_total);
 }
 
 static void
-upstream_timeout_cb(evutil_socket_t fd, short what, void *arg)
+upstream_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct upstream	*u = arg;
 
 	(void)fd;
 	(void)what;
-	stats_inc(u->u_st->cs_rq_timeout);
-	if (u->u_phase == UP_BODY)
-		upstream_reset(u, "route timeout");
-	else
-		upstream_local(u, 504, "upstream request timeout");
+	switch (u->u_phase) {
+	case UP_RESOLVING:
+		upstream_route_timeout(u, 0);
+		break;
+	case UP_CONNECTING:
+		elog_debug("pool", "%s: connect timeout", u->u_ep->ce_desc);
+		stats_inc(u->u_st->cs_cx_connect_fail);
+		stats_inc(u->u_st->cs_cx_connect_timeout);
+		stats_inc(u->u_st->cs_rq_pending_fail);
+		upstream_local(u, 503, UPSTREAM_RESET "connection timeout");
+		break;
+	case UP_SENT:
+	case UP_DONE:
+		break;
+	}
 }
 
 /* A random version 4 UUID, as Envoy's x-request-id. */
@@ -644,50 +380,177 @@ upstream_uuid(char *buf, size_t len)
 	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-/* The request to send: see the top of the file. */
-static struct evbuffer *
-upstream_request(const char *method, const char *target, const char *head,
-    struct evbuffer *body, int64_t timeout)
+/*
+ * The request's headers (see the top of the file), from the downstream
+ * head, which this cuts into names and values.
+ */
+static void
+upstream_headers(struct upstream *u, struct http_request *hr)
 {
-	struct evbuffer	*req = evbuffer_new();
-	const char	*line, *end, *colon;
-	size_t		 nlen;
+	char		*line, *end, *colon, *v, *e;
+	char		 value[40];
 	int		 xfp = 0, rid = 0;
-	char		 uuid[40];
+	const char	*m = u->u_method;
 
-	evbuffer_add_printf(req, "%s %s HTTP/1.1\r\n", method, target);
-	for (line = strstr(head, "\r\n"); line != NULL; line = end) {
+	for (line = strstr(u->u_head, "\r\n"); line != NULL; line = end) {
 		line += 2;
 		if ((end = strstr(line, "\r\n")) == NULL || end == line)
 			break;
-		if ((colon = memchr(line, ':', end - line)) == NULL)
+		*end = '\0';
+		if ((colon = strchr(line, ':')) == NULL)
 			continue;
-		nlen = colon - line;
-		if (upstream_is(upstream_hop_headers, line, nlen) ||
-		    (nlen == 14 && strncasecmp(line, "content-length", 14) == 0))
+		*colon = '\0';
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		for (e = v + strlen(v); e > v && (e[-1] == ' ' ||
+		    e[-1] == '\t'); e--)
+			;
+		*e = '\0';
+		if (upstream_is(upstream_hop_headers, line) ||
+		    strcasecmp(line, "content-length") == 0 ||
+		    (strcasecmp(line, "expect") == 0 &&
+		    strcasecmp(v, "100-continue") == 0))
 			continue;
-		if (nlen == 17 && strncasecmp(line, "x-forwarded-proto", 17) == 0)
+		if (strcasecmp(line, "x-forwarded-proto") == 0)
 			xfp = 1;
-		if (nlen == 12 && strncasecmp(line, "x-request-id", 12) == 0)
+		if (strcasecmp(line, "x-request-id") == 0)
 			rid = 1;
-		evbuffer_add(req, line, end - line + 2);
+		http_header_add(hr, line, v);
 	}
 	if (!xfp)
-		evbuffer_add_printf(req, "x-forwarded-proto: http\r\n");
+		http_header(hr, "x-forwarded-proto", "http");
 	if (!rid) {
-		upstream_uuid(uuid, sizeof(uuid));
-		evbuffer_add_printf(req, "x-request-id: %s\r\n", uuid);
+		upstream_uuid(value, sizeof(value));
+		http_header(hr, "x-request-id", value);
 	}
-	if (timeout > 0)
-		evbuffer_add_printf(req, "x-envoy-expected-rq-timeout-ms: "
-		    "%lld\r\n", (long long)(timeout / 1000000));
-	if (evbuffer_get_length(body) > 0 || strcmp(method, "POST") == 0 ||
-	    strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0)
-		evbuffer_add_printf(req, "content-length: %zu\r\n",
-		    evbuffer_get_length(body));
-	evbuffer_add(req, "\r\n", 2);
-	evbuffer_add_buffer(req, body);
-	return req;
+	if (u->u_timeout > 0) {
+		snprintf(value, sizeof(value), "%lld",
+		    (long long)(u->u_timeout / CLOCK_MSEC));
+		http_header(hr, "x-envoy-expected-rq-timeout-ms", value);
+	}
+	if (evbuffer_get_length(u->u_body) > 0 || strcmp(m, "POST") == 0 ||
+	    strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0) {
+		snprintf(value, sizeof(value), "%zu",
+		    evbuffer_get_length(u->u_body));
+		http_header(hr, "content-length", value);
+	}
+}
+
+/* Sends the request to the endpoint's address sa. */
+static void
+upstream_send(struct upstream *u, const struct sockaddr *sa)
+{
+	struct timeval	 tv;
+	char		 host[INET6_ADDRSTRLEN], err[256];
+	const void	*addr;
+	int64_t		 left = 0, ns = cluster_connect_timeout(u->u_cluster);
+	int		 port;
+
+	if (sa->sa_family == AF_INET6) {
+		addr = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	} else if (sa->sa_family == AF_INET) {
+		addr = &((const struct sockaddr_in *)sa)->sin_addr;
+		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	} else {
+		/* A pipe: evhttp (libevent 2.1) connects over TCP only. */
+		elog_warn("upstream", "%s: envoy-emu cannot proxy to a pipe",
+		    u->u_ep->ce_desc);
+		upstream_no_host(u);
+		return;
+	}
+	inet_ntop(sa->sa_family, addr, host, sizeof(host));
+	/* The route timeout runs from upstream_new: what is left of it. */
+	if (u->u_timeout > 0) {
+		left = u->u_start + u->u_timeout - clock_now_ns();
+		if (left <= 0) {
+			upstream_route_timeout(u, 0);
+			return;
+		}
+	}
+	u->u_http = http_new(u->u_base, u->u_method, host, port, u->u_target,
+	    left);
+	upstream_headers(u, u->u_http);
+	if (evbuffer_get_length(u->u_body) > 0)
+		http_body(u->u_http, evbuffer_pullup(u->u_body, -1),
+		    evbuffer_get_length(u->u_body));
+	http_keep(u->u_http, UPSTREAM_MAX_BODY, 0);
+	http_keepalive(u->u_http);
+	http_callbacks(u->u_http, NULL, upstream_http_done, u);
+	http_on_connect(u->u_http, upstream_http_connected);
+	u->u_phase = UP_CONNECTING;
+	stats_inc(u->u_st->cs_cx_total);
+	if (http_start(u->u_http, err, sizeof(err)) == -1) {
+		/* A port of 0, which connect() refuses as well. */
+		elog_debug("pool", "%s: %s", u->u_ep->ce_desc, err);
+		http_free(u->u_http);
+		u->u_http = NULL;
+		upstream_connect_failed(u, ECONNREFUSED);
+		return;
+	}
+	if (ns > 0) {
+		tv = clock_tv(ns);
+		evtimer_add(u->u_timer, &tv);
+	}
+}
+
+static void
+upstream_resolved_cb(int result, struct evutil_addrinfo *ai, void *arg)
+{
+	struct upstream	*u = arg;
+
+	if (result == EVUTIL_EAI_CANCEL) {
+		/* Cancelled by upstream_release: u may be gone already. */
+		if (ai != NULL)
+			evutil_freeaddrinfo(ai);
+		return;
+	}
+	u->u_dns = NULL;
+	evtimer_del(u->u_timer);
+	if (result != 0 || ai == NULL) {
+		elog_debug("upstream", "%s: %s", u->u_ep->ce_desc,
+		    evutil_gai_strerror(result));
+		if (ai != NULL)
+			evutil_freeaddrinfo(ai);
+		upstream_no_host(u);
+		return;
+	}
+	upstream_send(u, ai->ai_addr);
+	evutil_freeaddrinfo(ai);
+}
+
+static void
+upstream_resolve(struct upstream *u)
+{
+	struct evutil_addrinfo		 hints;
+	struct evdns_getaddrinfo_request *req;
+	struct timeval			 tv;
+	char				 port[16];
+
+	if (upstream_dns == NULL &&
+	    (upstream_dns = evdns_base_new(u->u_base,
+	    EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE)) == NULL)
+		upstream_dns = evdns_base_new(u->u_base, 0);
+	if (upstream_dns == NULL) {
+		upstream_no_host(u);
+		return;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = cluster_family(u->u_cluster);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	snprintf(port, sizeof(port), "%d", u->u_ep->ce_port);
+	u->u_phase = UP_RESOLVING;
+	if (u->u_timeout > 0) {
+		tv = clock_tv(u->u_timeout);
+		evtimer_add(u->u_timer, &tv);
+	}
+	/* The callback may run before this returns (NULL then). */
+	req = evdns_getaddrinfo(upstream_dns, u->u_ep->ce_host, port, &hints,
+	    upstream_resolved_cb, u);
+	if (req != NULL && u->u_phase == UP_RESOLVING)
+		u->u_dns = req;
 }
 
 /*
@@ -700,41 +563,46 @@ upstream_new(struct event_base *base, struct cluster *cl, const char *method,
     const char *target, const char *head, struct evbuffer *body,
     int64_t timeout, upstream_cb cb, void *arg)
 {
+	static const struct cluster_endpoint none = {
+		.ce_desc = (char *)"(none)"
+	};
 	struct upstream	*u;
-	struct timeval	 tv;
 
 	u = xcalloc(1, sizeof(*u));
 	u->u_base = base;
 	u->u_cluster = cl;
 	u->u_st = cluster_stats(cl);
-	u->u_fd = -1;
+	u->u_ep = &none;
 	u->u_cb = cb;
 	u->u_arg = arg;
-	u->u_head_only = strcmp(method, "HEAD") == 0;
-	u->u_req = upstream_request(method, target, head, body, timeout);
+	u->u_method = xstrdup(method);
+	u->u_target = xstrdup(target);
+	u->u_head = xstrdup(head);
+	u->u_body = evbuffer_new();
+	evbuffer_add_buffer(u->u_body, body);
+	u->u_timeout = timeout > 0 ? timeout : 0;
+	u->u_start = clock_now_ns();
 	u->u_resp.ur_body = evbuffer_new();
 	u->u_resp.ur_length = -1;
-	u->u_done_ev = event_new(base, -1, 0, upstream_done_cb, u);
-	clock_gettime(CLOCK_MONOTONIC, &u->u_start);
-	stats_inc(u->u_st->cs_rq_pending_total);
-	if (timeout > 0) {
-		u->u_timeout_ev = evtimer_new(base, upstream_timeout_cb, u);
-		tv.tv_sec = timeout / 1000000000;
-		tv.tv_usec = (timeout % 1000000000) / 1000;
-		evtimer_add(u->u_timeout_ev, &tv);
+	if ((u->u_timer = evtimer_new(base, upstream_timer_cb, u)) == NULL ||
+	    (u->u_done_ev = event_new(base, -1, 0, upstream_done_cb, u)) ==
+	    NULL)
+		fatalx("event_new");
+	if (!http_method_valid(method)) {
+		/* The methods evhttp can send; Envoy would forward any. */
+		elog_warn("upstream", "envoy-emu cannot proxy method %s",
+		    method);
+		upstream_local(u, 501, "");
+		return u;
 	}
+	stats_inc(u->u_st->cs_rq_pending_total);
 	if ((u->u_ep = cluster_pick(cl)) == NULL) {
-		static const struct cluster_endpoint none = {
-			.ce_desc = (char *)"(none)"
-		};
-
 		u->u_ep = &none;
 		upstream_no_host(u);
 	} else if (u->u_ep->ce_kind == CLUSTER_EP_DNS)
 		upstream_resolve(u);
 	else
-		upstream_connect(u, (const struct sockaddr *)&u->u_ep->ce_addr,
-		    u->u_ep->ce_addrlen);
+		upstream_send(u, (const struct sockaddr *)&u->u_ep->ce_addr);
 	return u;
 }
 

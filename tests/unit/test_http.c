@@ -5,8 +5,9 @@
  * would not (closes at once, cuts the body, sends no HTTP). Each outcome
  * of the client: a whole answer, each error with its words, the body cap
  * both ways, streaming with pauses, and cancelling at every moment,
- * inside the request's own callbacks included; then admin.c's layer over
- * it. Runs under the sanitizers in the SANITIZE=1 build, which is what
+ * inside the request's own callbacks included; a proxy's request (repeated
+ * headers, no "Connection: close", the connect callback); then admin.c's
+ * layer over it. Runs under the sanitizers in the SANITIZE=1 build, which is what
  * checks the lifetimes.
  */
 #include <sys/socket.h>
@@ -157,7 +158,8 @@ tls_bevcb(struct event_base *b, void *arg)
 enum raw_mode {
 	RAW_CLOSE,	/* close as soon as the request arrives */
 	RAW_CUT,	/* 200 with a length of 100, 10 bytes, close */
-	RAW_GARBAGE	/* not HTTP */
+	RAW_GARBAGE,	/* not HTTP */
+	RAW_HEAD	/* 200 with the request's head as the body */
 };
 
 static enum raw_mode	raw_mode;
@@ -180,11 +182,18 @@ static void
 raw_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct evbuffer	*in = bufferevent_get_input(bev);
+	struct evbuffer	*out = bufferevent_get_output(bev);
+	ev_ssize_t	 end;
 
 	(void)arg;
 	/* Wait for the whole request head. */
-	if (evbuffer_search(in, "\r\n\r\n", 4, NULL).pos == -1)
+	if ((end = evbuffer_search(in, "\r\n\r\n", 4, NULL).pos) == -1)
 		return;
+	if (raw_mode == RAW_HEAD) {
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: "
+		    "%zd\r\n\r\n", end + 4);
+		evbuffer_remove_buffer(in, out, (size_t)end + 4);
+	}
 	evbuffer_drain(in, evbuffer_get_length(in));
 	switch (raw_mode) {
 	case RAW_CLOSE:
@@ -196,6 +205,8 @@ raw_read_cb(struct bufferevent *bev, void *arg)
 		break;
 	case RAW_GARBAGE:
 		raw_send(bev, "NOT HTTP AT ALL\r\n\r\n");
+		break;
+	case RAW_HEAD:
 		break;
 	}
 	bufferevent_setcb(bev, NULL, raw_write_cb, NULL, NULL);
@@ -257,6 +268,10 @@ struct outcome {
 	long long		 length;
 	unsigned long long	 received;
 	char			 header[64];
+	/* The connect callback. */
+	int			 connects;
+	int			 connects_at_done;
+	int			 free_in_connect;
 	/* Streaming. */
 	struct http_request	*hr;
 	size_t			 streamed;
@@ -275,6 +290,7 @@ outcome_done(const struct http_result *res, void *arg)
 	const char	*h;
 
 	o->calls++;
+	o->connects_at_done = o->connects;
 	if (getenv("TEST_TRACE") != NULL)
 		fprintf(stderr, "done: error %d, status %d, \"%s\"\n",
 		    (int)res->hs_error, res->hs_code, res->hs_reason);
@@ -295,6 +311,20 @@ outcome_done(const struct http_result *res, void *arg)
 		snprintf(o->header, sizeof(o->header), "%s", h);
 	if (o->free_in_done)
 		http_free(o->hr);	/* does nothing: freed on return */
+}
+
+static void
+outcome_connect(struct http_request *hr, void *arg)
+{
+	struct outcome	*o = arg;
+
+	CHECK(hr == o->hr);
+	CHECK(o->calls == 0);
+	o->connects++;
+	if (o->free_in_connect) {
+		http_free(hr);
+		o->hr = NULL;
+	}
 }
 
 static void
@@ -431,6 +461,22 @@ static void
 setup_exact(struct http_request *hr)
 {
 	http_keep(hr, 5000, 0);
+}
+
+/* As a proxy forwards a request (tests/envoy-emu/upstream.c). */
+static void
+setup_proxy(struct http_request *hr)
+{
+	http_header_add(hr, "X-Dup", "one");
+	http_header_add(hr, "X-Dup", "two");
+	http_keepalive(hr);
+	http_on_connect(hr, outcome_connect);
+}
+
+static void
+setup_connect(struct http_request *hr)
+{
+	http_on_connect(hr, outcome_connect);
 }
 
 static struct outcome	*streaming;
@@ -642,6 +688,50 @@ main(void)
 	wait_done(&o);
 	CHECK(o.err == HTTP_ERR_MALFORMED);
 	CHECK_STR(o.reason, "malformed response");
+	outcome_clear(&o);
+
+	/*
+	 * By default the request asks for the close; a proxy's keeps its
+	 * repeated headers, asks nothing of the connection, and hears of
+	 * the connection before the done callback.
+	 */
+	raw_mode = RAW_HEAD;
+	start(&o, "GET", "127.0.0.1", raw_port, "/", 5 * CLOCK_SEC, NULL);
+	wait_done(&o);
+	CHECK(o.err == HTTP_ERR_NONE && o.code == 200);
+	CHECK(strstr(o.body, "\r\nConnection: close\r\n") != NULL);
+	CHECK(o.connects == 0);
+	outcome_clear(&o);
+	start(&o, "GET", "127.0.0.1", raw_port, "/", 5 * CLOCK_SEC,
+	    setup_proxy);
+	wait_done(&o);
+	CHECK(o.err == HTTP_ERR_NONE && o.code == 200);
+	CHECK(strstr(o.body, "\r\nX-Dup: one\r\nX-Dup: two\r\n") != NULL);
+	CHECK(strstr(o.body, "Connection") == NULL);
+	CHECK(o.connects == 1 && o.connects_at_done == 1);
+	outcome_clear(&o);
+	/*
+	 * A body has its Content-Length whatever the method: evhttp adds
+	 * one to POST and PUT only.
+	 */
+	start(&o, "PATCH", "127.0.0.1", raw_port, "/", 5 * CLOCK_SEC,
+	    setup_echo);
+	wait_done(&o);
+	CHECK(o.err == HTTP_ERR_NONE && o.code == 200);
+	CHECK(strstr(o.body, "\r\nContent-Length: 3\r\n") != NULL);
+	outcome_clear(&o);
+	/* No connection, no connect callback. */
+	start(&o, "GET", "127.0.0.1", dead, "/", 5 * CLOCK_SEC,
+	    setup_connect);
+	wait_done(&o);
+	CHECK(o.err == HTTP_ERR_REFUSED && o.connects == 0);
+	outcome_clear(&o);
+	/* Freed inside its connect callback: no done. */
+	o.free_in_connect = 1;
+	start(&o, "GET", "127.0.0.1", port, "/never", 5 * CLOCK_SEC,
+	    setup_connect);
+	spin(200 * CLOCK_MSEC);
+	CHECK(o.connects == 1 && o.calls == 0 && o.hr == NULL);
 	outcome_clear(&o);
 
 	/* The body cap: the first bytes as a success, or an error. */
