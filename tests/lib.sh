@@ -117,6 +117,25 @@ zombies_of() {
 	done
 }
 
+# is_zombie PID: the process has ended and waits to be reaped.
+is_zombie() {
+	[ "$(awk '{print $3}' /proc/"$1"/stat 2>/dev/null)" = Z ]
+}
+
+# one_child_reaped PID: PID has exactly one child (its proxy) and no zombie:
+# whatever else it had, orphans re-parented to it included, it has reaped.
+one_child_reaped() {
+	[ -z "$(zombies_of "$1")" ] && [ "$(children_of "$1" | wc -l)" = 1 ]
+}
+
+# accepted_all PORT: every connection made to PORT so far has been accepted
+# by the process listening there: none is still being made, none waits in
+# the listening socket's accept queue (which ss shows as its Recv-Q).
+accepted_all() {
+	[ "$(ss -Hltn "sport = :$1" | awk '{q += $2; n++} END {if (n) print q}')" = 0 ] &&
+		[ -z "$(ss -Htn state syn-sent "dport = :$1")" ]
+}
+
 http_code() {
 	curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"
 }
@@ -204,10 +223,13 @@ PY
 	mv "$T/resources.json.tmp" "$T/resources.json"
 }
 
-# start_cp: the test control plane on $XDS_PORT serving $T/resources.json;
-# its log is $T/xds-server.log, its pid $XS_PID.
+# start_cp [FLAGS...]: the test control plane on $XDS_PORT serving
+# $T/resources.json, with FLAGS added to its command line (--cert, --key,
+# --client-ca, --log-level, --hostile-type-flood...). Extra environment
+# goes before the call (VAR=value start_cp ...): bash passes it on to the
+# server. Its log is appended to $T/xds-server.log, its pid is $XS_PID.
 start_cp() {
 	spawn "$XDS_SERVER" --listen "127.0.0.1:$XDS_PORT" --config "$T/resources.json" \
-		2>>"$T/xds-server.log"
+		"$@" 2>>"$T/xds-server.log"
 	XS_PID=$LAST_PID
 }

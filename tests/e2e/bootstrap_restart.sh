@@ -42,11 +42,14 @@ note "identical content: no restart"
 # 3. A rotation: certificate and key rewritten a moment apart. One restart,
 #    not before the debounce.
 printf 'CERT-2\n' >"$T/certs/cert-chain.pem"
+# Fixed time: a rotation writes its two files a moment apart, within one debounce.
 sleep 0.3
 printf 'KEY-2\n' >"$T/certs/key.pem"
+# Fixed time: 0.8 s after the first write, the 1 s debounce must not have fired.
 sleep 0.5
 [ "$(starts)" = 0 ] || fail "restarted before the debounce"
 wait_live 1
+# Fixed time: no second restart may follow (one would come within a debounce).
 sleep 2.5
 [ "$(starts)" = 1 ] || fail "$(starts) restarts for one rotation"
 live=$(live_epoch)
@@ -77,6 +80,7 @@ note "mesh config change: restart"
 # 6. Certificates removed altogether, then a directory back.
 rm -rf "$T/certs"
 wait_live 4
+# Fixed time: no further restart may follow (one would come within a debounce).
 sleep 1.5
 [ "$(starts)" = 4 ] || fail "$(starts) restarts after 5 changes"
 

@@ -113,6 +113,7 @@ wait_emu_epoch 0
 	fail "skip_exit alone not 400"
 [ "$(admin_post '/drain_listeners?skip_exit')" = "skip_exit requires graceful" ] || fail "400 body"
 [ "$(admin_post '/drain_listeners?inboundonly&graceful&skip_exit')" = OK ] || fail "drain"
+# Fixed time: past the 1 s drain time (no event marks it) the listener must stay.
 sleep 1.5
 curl -s -i --max-time 5 "http://127.0.0.1:$OUTP/" | grep -qi '^connection: close' &&
 	fail "outbound listener drained by an inbound-only drain"
@@ -136,6 +137,7 @@ emu_start 0 --drain-time-s 1
 P=$LAST_PID
 wait_emu_epoch 0
 [ "$(admin_post '/drain_listeners?graceful&skip_exit')" = OK ] || fail "drain"
+# Fixed time: the 1 s drain time must be over, and no event marks its end.
 sleep 1.2
 for i in 1 2 3 4 5; do
 	curl -s -i --max-time 5 "http://127.0.0.1:$OUTP/" | grep -qi '^connection: close' ||

@@ -60,6 +60,7 @@ note "never live"
 ENVOY_EMU_NEVER_LIVE=1 emu_start 0
 P=$LAST_PID
 wait_until 5 ready_is INITIALIZING || fail "not INITIALIZING: $(admin_get /ready)"
+# Fixed time: nothing may change for two seconds.
 sleep 2
 [ "$(admin_get /ready)" = INITIALIZING ] || fail "left INITIALIZING"
 [ "$(http_code "http://127.0.0.1:$ADMIN/ready")" = 503 ] || fail "/ready not 503"
@@ -71,6 +72,7 @@ export ENVOY_EMU_NEVER_LIVE=1
 emu_start 0
 P0=$LAST_PID
 wait_emu_epoch 0
+# Fixed time: epoch 0 must outlive the 1 s ENVOY_EMU_EXIT_AFTER meant for epoch 1.
 sleep 1.2
 alive "$P0" || fail "epoch 0 hit by epoch 1's faults"
 emu_start 1

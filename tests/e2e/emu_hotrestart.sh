@@ -23,6 +23,7 @@ LOAD1=$LAST_PID
 spawn "$B/tools/loadgen" --url "http://127.0.0.1:$PORT/" --concurrency 2 \
 	--stop-file "$T/stop" --duration 60s >"$T/new.json"
 LOAD2=$LAST_PID
+# Fixed time, pacing the load: epoch 0 serves it a while before the restart.
 sleep 0.5
 
 for e in 1 2; do
@@ -34,6 +35,7 @@ for e in 1 2; do
 		fail "epoch $e bound its own socket: $(cat "$T/emu$e.log")"
 	grep -q "shutting down admin due to child startup" "$T/emu$((e - 1)).log" ||
 		fail "epoch $((e - 1)) kept its admin"
+	# Fixed time, pacing: epoch e serves and e-1 drains under load a while.
 	sleep 1
 done
 for e in 0 1; do
@@ -42,6 +44,7 @@ for e in 0 1; do
 	grep -q "shutting down due to child request" "$T/emu$e.log" ||
 		fail "epoch $e not terminated by its child: $(tail -5 "$T/emu$e.log")"
 done
+# Fixed time, pacing: the load runs on epoch 2 alone a while before it stops.
 sleep 0.5
 touch "$T/stop"
 wait_exit "$LOAD1" 20 || fail "loadgen did not stop"

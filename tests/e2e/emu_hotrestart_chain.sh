@@ -20,6 +20,7 @@ LOAD1=$LAST_PID
 spawn "$B/tools/loadgen" --url "http://127.0.0.1:$PORT/" --concurrency 2 \
 	--stop-file "$T/stop" --duration 60s >"$T/new.json"
 LOAD2=$LAST_PID
+# Fixed time, pacing the load: epoch 0 serves it a while before the restart.
 sleep 0.5
 
 for e in 1 2 3; do
@@ -34,6 +35,7 @@ for e in 1 2 3; do
 	fi
 	alive "${EMU_PIDS[$((e - 1))]}" || fail "epoch $((e - 1)) exited early"
 	[ "$(emu_procs)" -le 3 ] || fail "$(emu_procs) processes"
+	# Fixed time, pacing: each epoch serves the load a while before the next.
 	sleep 0.7
 done
 touch "$T/stop"

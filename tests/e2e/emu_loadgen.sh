@@ -72,16 +72,23 @@ timeout 30 "$LG" --url "http://127.0.0.1:$SPORT/" --count 20 --keepalive >"$T/e.
 	fail "retry: $(cat "$T/e.json")"
 
 note "stop file and SIGTERM"
+# served_more N: the stand-in accepted more than N connections since $cx,
+# so without keep-alive the load sent more than N requests.
+served_more() {
+	[ $(($(stat_of "listener.127.0.0.1_$PORT.downstream_cx_total") - cx)) -gt "$1" ] 2>/dev/null
+}
+cx=$(stat_of "listener.127.0.0.1_$PORT.downstream_cx_total")
 spawn "$LG" --url "$URL" --stop-file "$T/stop" >"$T/f.json"
 L=$LAST_PID
-sleep 0.5
+wait_until 10 served_more 10 || fail "stop file: the load did not start"
 touch "$T/stop"
 wait_exit "$L" 5 || fail "stop file ignored"
 [ "$EXIT_CODE" = 0 ] && [ "$(field "$T/f.json" 'd["failed"] == 0 and d["sent"] > 10')" = True ] ||
 	fail "stop file: $EXIT_CODE $(cat "$T/f.json")"
+cx=$(stat_of "listener.127.0.0.1_$PORT.downstream_cx_total")
 spawn "$LG" --url "$URL" --duration 60s --concurrency 2 >"$T/g.json"
 L=$LAST_PID
-sleep 0.5
+wait_until 10 served_more 10 || fail "SIGTERM: the load did not start"
 kill -TERM "$L"
 wait_exit "$L" 5 || fail "SIGTERM ignored"
 [ "$EXIT_CODE" = 0 ] && [ "$(field "$T/g.json" 'd["sent"] > 10')" = True ] ||

@@ -16,6 +16,7 @@ wait_until 5 grep -q "\[warning\]\[main\] caught and eating SIGHUP. See document
 kill -USR1 "$P"
 wait_until 5 grep -q "\[info\]\[main\] caught SIGUSR1. Reopening access logs.$" "$T/emu0.log" ||
 	fail "SIGUSR1 not logged"
+# Fixed time: a moment after the signals were handled, nothing may have changed.
 sleep 0.2
 alive "$P" && emu_live && listen_ok "$PORT" || fail "SIGHUP or SIGUSR1 disturbed it"
 kill -TERM "$P"

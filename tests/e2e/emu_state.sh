@@ -24,6 +24,7 @@ ads 0s
 emu_start 0
 PID=$LAST_PID
 wait_until 5 ready_is PRE_INITIALIZING || fail "/ready: $(admin_get /ready)"
+# Fixed time: "for ever" is checked over a second and a half.
 sleep 1.5
 [ "$(http_code "http://127.0.0.1:$ADMIN/ready")" = 503 ] || fail "/ready not 503"
 [ "$(admin_get /ready)" = PRE_INITIALIZING ] || fail "left PRE_INITIALIZING: $(admin_get /ready)"

@@ -17,8 +17,7 @@ XDS_PORT=$(free_port)
 spawn node "$TOP/tests/interop/backend.js" "$BACKEND_PORT" >"$T/backend.log" 2>&1
 node "$TOP/tests/interop/xds_resources.js" "$T/resources.json" echo-service "$BACKEND_PORT" ||
 	fail "cannot encode the resources"
-spawn "$XDS_SERVER" --listen "127.0.0.1:$XDS_PORT" --config "$T/resources.json" \
-	2>"$T/xds-server.log"
+start_cp
 # The stand-in is not the xDS client here.
 export ENVOY_EMU_ASSUME_XDS=1
 start_agent

@@ -54,10 +54,13 @@ run() {
 	spawn python3 "$T/hold.py" "$STATUS_PORT" 100 4 "$T/$name.flag"
 	HOLD_PID=$LAST_PID
 	wait_until 5 test -f "$T/$name.flag" || fail "$name: could not connect"
-	sleep 0.3
+	# The connections met the limit: accept() failed and the listener paused.
+	wait_until 10 log_has "port $STATUS_PORT: cannot accept connections" ||
+		fail "$name: EMFILE was not met or not logged: $(tail -n 5 "$T/agent.log")"
 	ticks0=$(cpu_ticks)
 	lines0=$(grep -c accept "$T/agent.log")
 	bytes0=$(stat -c %s "$T/agent.log")
+	# Fixed time: the window over which the log and the CPU must stay still.
 	sleep 3
 	ticks1=$(cpu_ticks)
 	lines1=$(grep -c accept "$T/agent.log")
@@ -95,7 +98,7 @@ grep -q "at most 8 connections each, 2 per client address" "$T/agent.log" ||
 	fail "limits not sized from ulimit -n 64: $(grep 'status server' "$T/agent.log")"
 spawn python3 "$T/hold.py" "$STATUS_PORT" 100 4 "$T/default.flag"
 wait_until 5 test -f "$T/default.flag" || fail "could not connect"
-sleep 0.5
+wait_until 10 accepted_all "$STATUS_PORT" || fail "the agent did not take the connections"
 for i in 1 2 3 4 5; do
 	[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
 		"http://127.0.0.1:$STATUS_PORT/healthz/ready")" = 200 ] ||

@@ -132,6 +132,7 @@ probes() {
 		t1=$(date +%s%N)
 		[ "$code" = 200 ] ||
 			fail "probe $i from $from: '$code' after $(( (t1 - t0) / 1000000 ))ms; log: $(tail -n 5 "$T/agent.log")"
+		# Fixed time, pacing: probes spread over the flood, as the kubelet's.
 		sleep 0.1
 	done
 	note "$n probes from $from answered"
@@ -146,6 +147,7 @@ flood() {
 		>"$T/$name.out" 2>&1
 	FLOOD_PID=$LAST_PID
 	wait_until 10 test -f "$T/$name.flag" || fail "$name: flooder did not start"
+	# Fixed time, pacing: the flood runs a second before the probes meet it.
 	sleep 1
 }
 flood_end() {

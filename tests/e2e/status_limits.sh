@@ -109,7 +109,8 @@ note "connection limit"
 spawn python3 "$T/limits.py" "$STATUS_PORT" hold 8 "$T/held" 2
 HOLD_PID=$LAST_PID
 wait_until 5 test -f "$T/held" || fail "could not open 8 connections"
-sleep 0.3
+# The 9th connection comes after the agent took the 8.
+wait_until 10 accepted_all "$STATUS_PORT" || fail "the agent did not take the 8 connections"
 c=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$STATUS_PORT/healthz/ready")
 [ "$c" = 200 ] || fail "a 9th connection was not served ($c)"
 log_has "connection limits reached" || fail "the limit was not logged"

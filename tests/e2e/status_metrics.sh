@@ -107,7 +107,6 @@ note "no live epoch: the agent's metrics still served, the proxy's counted"
 ADMIN_PORT= STATUS_PORT= PROM_PORT= HEALTH_PORT=
 AGENT_LOG1=$T/agent.log
 ENVOY_EMU_EXIT_CODE=1 start_agent --restartInitialInterval 30s
-sleep 1
 wait_until 10 sh -c "curl -s http://127.0.0.1:$STATUS_PORT/healthz/ready | grep -q 'proxy restart in'" ||
 	fail "readiness: $(curl -s "http://127.0.0.1:$STATUS_PORT/healthz/ready")"
 # The first scrape's failure shows in the next one.

@@ -70,6 +70,7 @@ wait_until 2 sh -c "curl -s http://127.0.0.1:$STATUS_PORT/healthz/ready | grep -
 # The kubelet's probe goes to the proxy's health listener, routed to us.
 curl -s "http://127.0.0.1:$HEALTH_PORT/healthz/ready" | grep -q draining ||
 	fail "the health port does not say draining: $(curl -s -i "http://127.0.0.1:$HEALTH_PORT/healthz/ready")"
+# Fixed time: draining, the agent must not exit of itself; a second shows it.
 sleep 1
 kill -0 "$AGENT_PID" || fail "POST /drain made the agent exit"
 kill -TERM "$AGENT_PID"
@@ -102,6 +103,7 @@ out=$(curl -s -w ' %{http_code}' -X POST "http://127.0.0.1:$STATUS_PORT/quitquit
 wait_until 3 log_has "sending SIGTERM to pid $pid" || fail "no SIGTERM: $(tail "$T/agent.log")"
 out=$(curl -s -w ' %{http_code}' -X POST "http://127.0.0.1:$STATUS_PORT/quitquitquit")
 [ "$out" = "OK 200" ] || fail "second POST /quitquitquit: $out"
+# Fixed time: the second quit must not kill the proxy; a second shows it.
 sleep 1
 kill -0 "$pid" 2>/dev/null || fail "the second quit killed the proxy at once"
 ! log_has "SIGKILL" || fail "the second quit escalated: $(tail "$T/agent.log")"

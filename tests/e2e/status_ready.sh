@@ -44,9 +44,7 @@ spawn "$B/pilot-agent" wait --url "http://127.0.0.1:$STATUS_PORT/healthz/ready" 
 WAIT_PID=$LAST_PID
 
 note "the first config is rejected: the proxy is LIVE, the agent's 503 comes through 15021"
-spawn "$XDS_SERVER" --listen "127.0.0.1:$XDS_PORT" --config "$T/resources.json" \
-	2>"$T/xds-server.log"
-XS_PID=$LAST_PID
+start_cp
 REJECTED="config received from XDS server, but was rejected: cds updates: 0 successful, 1 rejected; lds updates: 0 successful, 1 rejected"
 wait_until 20 ready_is 503 "$REJECTED" || fail "want 503 config rejected, got: $(ready)"
 [ "$(ready)" = "503 $(ready "$STATUS_PORT" | cut -d' ' -f2-)" ] ||

@@ -125,6 +125,7 @@ for port in sys.argv[1:]:
             got += len(d)
         s.close()
 PY
+# Fixed time: past the aborted scrapes' 0.5 s timeout, their clean-up is over.
 sleep 1
 curl -sf -o /dev/null "http://127.0.0.1:$STATUS_PORT/healthz/ready" || fail "agent unwell after aborts"
 kill -TERM "$AGENT_PID"

@@ -17,6 +17,7 @@ echo '{ not json' >"$T/override.json"
 kill -HUP "$AGENT_PID"
 wait_until 5 log_has "restart (SIGHUP): rendering the bootstrap: .*override.json.*keeping the proxy as it is" ||
 	fail "no refusal logged: $(tail -n 5 "$T/agent.log")"
+# Fixed time: a moment after the refusal, nothing may have been stopped.
 sleep 0.3
 kill -0 "$p0" || fail "the LIVE epoch was killed over a bad input"
 is_live 0 || fail "epoch 0 no longer LIVE"
@@ -29,7 +30,7 @@ wait_live 1
 p1=$(epoch_pid 1)
 kill -STOP "$AGENT_PID"
 kill -KILL "$p1"
-sleep 0.2
+wait_until 5 is_zombie "$p1" || fail "epoch 1 (pid $p1) did not die"
 kill -HUP "$AGENT_PID"
 kill -CONT "$AGENT_PID"
 wait_until 10 log_has "epoch 1 (pid $p1) signal 9" ||

@@ -29,6 +29,7 @@ wait_until 10 log_has "epoch 0: live → draining" ||
 kill -KILL "$p0b"
 wait_until 10 log_has "epoch 0: draining → exited (pid $p0b, signal 9" ||
 	fail "draining epoch's death not logged"
+# Fixed time: after the death, nothing else may happen to epoch 1.
 sleep 0.5
 kill -0 "$p1" || fail "newest epoch was killed"
 is_live 1 || fail "epoch 1 no longer LIVE"

@@ -34,16 +34,18 @@ READY_PID=$LAST_PID
 		[ -f "$T/stop" ] && break
 		n=$(children_of "$AGENT_PID" | wc -l)
 		[ "$n" -gt "$max" ] && max=$n && echo "$max" >"$T/maxprocs"
-		sleep 0.01
+		sleep 0.01	# fixed time: the sampling period
 	done
 ) &
 MON_PID=$!
 SPAWNED+=("$MON_PID")
 
+# Fixed time, pacing the load: epoch 0 serves it a while before the first SIGHUP.
 sleep 0.3
 for i in $(seq 1 20); do
 	kill -HUP "$AGENT_PID"
 	wait_live "$i"
+	# Fixed time, pacing: each epoch serves the load a while before the next.
 	sleep 0.25
 done
 touch "$T/stop"

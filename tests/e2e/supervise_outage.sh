@@ -15,7 +15,7 @@ ready_sampler() {
 	while [ "$SECONDS" -lt "$end" ] && [ ! -e "$T/stop-sampler" ]; do
 		http_code "http://127.0.0.1:$STATUS_PORT/healthz/ready" >>"$T/ready.codes"
 		echo >>"$T/ready.codes"
-		sleep 0.25
+		sleep 0.25	# fixed time: the sampling period
 	done
 }
 start_sampler() {
@@ -58,7 +58,8 @@ start_sampler 120
 kill -KILL "$XS_PID"
 wait "$XS_PID" 2>/dev/null
 kill -HUP "$AGENT_PID"
-sleep 2
+# The second SIGHUP comes once the first has started epoch 1.
+wait_until 10 log_has "epoch 1: started pid" || fail "no epoch 1: $(tail -n 5 "$T/agent.log")"
 kill -HUP "$AGENT_PID"
 wait_until 35 log_has "hot restart failed: epoch 1 (pid [0-9]*) not LIVE after 20s; epoch 0 keeps serving" ||
 	fail "the unconfigurable epoch was not given up alone: $(grep -v '^\[Envoy' "$T/agent.log" | tail -n 8)"
@@ -90,7 +91,7 @@ for i in $(seq 1 25); do
 	kill -HUP "$AGENT_PID"
 	n=$(children_of "$AGENT_PID" | wc -l)
 	[ "$n" -gt "$maxprocs" ] && maxprocs=$n
-	sleep 1
+	sleep 1	# fixed time: the scenario is a SIGHUP once a second
 done
 wait_until 10 log_has "hot restart failed: epoch 1 (pid [0-9]*) not LIVE after 20s; epoch 0 keeps serving; trying again in 200ms (attempt 1)" ||
 	fail "the hung epoch was not given up alone: $(grep -v '^\[Envoy' "$T/agent.log" | tail -n 8)"

@@ -24,11 +24,10 @@ wait_until 5 find_agent || fail "no agent under unshare"
 grep -q '^NSpid:.*[[:space:]]1$' /proc/"$AGENT_PID"/status || fail "agent is not PID 1 in its namespace"
 wait_live 0
 
-# The orphan is re-parented to the agent and must be reaped, not left a zombie.
-sleep 1.5
-[ -z "$(zombies_of "$AGENT_PID")" ] || fail "zombie left: $(zombies_of "$AGENT_PID")"
-n=$(children_of "$AGENT_PID" | wc -l)
-[ "$n" = 1 ] || fail "want only the proxy as child, have $n"
+# The orphan is re-parented to the agent and must be reaped, not left a
+# zombie, once it ends half a second after the proxy's start.
+wait_until 10 one_child_reaped "$AGENT_PID" ||
+	fail "want only the proxy as child and no zombie, have: $(children_of "$AGENT_PID" | tr '\n' ' ')(zombies: $(zombies_of "$AGENT_PID" | tr '\n' ' '))"
 
 kill -TERM "$AGENT_PID"
 wait_exit "$UNSHARE_PID" 20 || fail "agent did not exit"

@@ -47,6 +47,7 @@ wait_until 5 grep -q "200" "$T/holder.out" || fail "holder got no answer"
 kill -TERM "$AGENT_PID"
 wait_until 10 log_has "drain: 1 active connections remain" ||
 	fail "agent did not see the held connection: $(tail -n 5 "$T/agent.log")"
+# Fixed time: with the connection held, the agent must not exit; a second shows it.
 sleep 1
 kill -0 "$AGENT_PID" || fail "agent exited with a connection still open"
 touch "$T/release"

@@ -57,22 +57,22 @@ xds_resources c1 -- l1
 # line per response.
 start_agent --xdsReconnectMaxInterval 500ms --proxyComponentLogLevel config:error
 wait_until 20 has_stream || fail "no xDS stream from the proxy; log: $(tail -n 10 "$T/agent.log")"
+# Fixed time: the baseline is the agent at rest, a second into the idle stream.
 sleep 1
 # The agent's RssAnon from now until the flood ends, every 10 ms.
 spawn "$B/tools/rss_peak" "$AGENT_PID" "$T/flood-over" 10 >"$T/rss"
 RSS_PID=$LAST_PID
 
-spawn "$XDS_SERVER" --listen "127.0.0.1:$XDS_PORT" --config "$T/resources.json" \
-	--hostile-type-flood 2>"$T/hostile.log"
-HOSTILE_PID=$LAST_PID
-wait_until 10 grep -q 'hostile: flooding' "$T/hostile.log" ||
+start_cp --hostile-type-flood
+HOSTILE_PID=$XS_PID
+wait_until 10 grep -q 'hostile: flooding' "$T/xds-server.log" ||
 	fail "the hostile control plane got no stream; log: $(tail -n 10 "$T/agent.log")"
 
 # Every second of the flood, the size of the agent's metrics and
 # /debug/syncz, whose largest are kept.
 max_prom=0 max_syncz=0 first=
 for i in $(seq 1 "$FLOOD_S"); do
-	sleep 1
+	sleep 1	# fixed time: one sample a second of the flood
 	kill -0 "$AGENT_PID" || fail "the agent is gone"
 	fetch /stats/prometheus "$T/prom"
 	[ "$SIZE" -gt "$max_prom" ] && max_prom=$SIZE
@@ -86,7 +86,7 @@ wait_exit "$RSS_PID" 10 || fail "rss_peak did not stop"
 read -r base peak <"$T/rss"
 kill -TERM "$HOSTILE_PID"
 wait_exit "$HOSTILE_PID" 10 || fail "the hostile control plane did not stop"
-sent=$(grep -o '[0-9]* hostile responses sent' "$T/hostile.log" | awk '{s += $1} END {print s + 0}')
+sent=$(grep -o '[0-9]* hostile responses sent' "$T/xds-server.log" | awk '{s += $1} END {print s + 0}')
 note "flood: $sent responses sent, $relayed relayed; RssAnon ${base} kB before, peak ${peak} kB; metrics up to $max_prom bytes, syncz up to $max_syncz bytes"
 
 # The relay went on relaying while it was flooded, many more responses

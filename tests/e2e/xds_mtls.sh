@@ -36,9 +36,7 @@ cp "$pki/client.pem" "$T/certs/cert-chain.pem"
 cp "$pki/client-key.pem" "$T/certs/key.pem"
 cp "$pki/other-ca.pem" "$T/certs/root-cert.pem"	# wrong, for now
 
-spawn "$XDS_SERVER" --listen "127.0.0.1:$XDS_PORT" --config "$T/resources.json" \
-	--cert "$pki/server.pem" --key "$pki/server-key.pem" --client-ca "$pki/ca.pem" \
-	2>"$T/xds-server.log"
+start_cp --cert "$pki/server.pem" --key "$pki/server-key.pem" --client-ca "$pki/ca.pem"
 export ISTIOD_SAN=istiod.istio-system.svc
 # start_agent's NONE is overridden by the later flag.
 start_agent --controlPlaneAuthPolicy MUTUAL_TLS

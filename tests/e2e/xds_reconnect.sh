@@ -26,6 +26,7 @@ for round in 1 2 3 4 5; do
 	before=$(proxy_stat '^cluster_manager.cds.update_success$')
 	kill -KILL "$XS_PID"
 	wait "$XS_PID" 2>/dev/null
+	# Fixed time: an outage of a set length, through failed reconnects.
 	sleep 1.5
 	start_cp
 	wait_until 5 listening $((round + 1)) || fail "round $round: control plane not up"

@@ -15,9 +15,7 @@ xs_has() {
 }
 
 xds_resources c1 c2 -- l1
-spawn "$XDS_SERVER" --listen "127.0.0.1:$XDS_PORT" --config "$T/resources.json" \
-	2>"$T/xds-server.log"
-XS_PID=$LAST_PID
+start_cp
 export XDS_HEADER_X_TEST_TOKEN=t0ken
 start_agent
 wait_live 0

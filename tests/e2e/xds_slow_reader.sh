@@ -16,15 +16,14 @@ cat >"$T/resources.json" <<JSON
  "knobs": {"repeat": $N}}
 JSON
 
-
-spawn "$XDS_SERVER" --listen "127.0.0.1:$XDS_PORT" --config "$T/resources.json" \
-	--log-level warn 2>"$T/xds-server.log"
+start_cp --log-level warn
 export ENVOY_EMU_XDS_READ_DELAY_MS=20
 start_agent
 (
-	while kill -0 "$AGENT_PID" 2>/dev/null; do
+	end=$((SECONDS + 120))
+	while kill -0 "$AGENT_PID" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do
 		awk '/^RssAnon:/ {print $2}' /proc/"$AGENT_PID"/status 2>/dev/null
-		sleep 0.05
+		sleep 0.05	# fixed time: the sampling period
 	done
 ) >"$T/rss" &
 SPAWNED+=($!)

@@ -128,7 +128,7 @@ monitor_procs() {
 				echo "$max" >"$1"
 				cp "$T/procs.now" "$1.pids"
 			fi
-			sleep 0.02
+			sleep 0.02	# fixed time: the sampling period
 		done
 	) &
 	SPAWNED+=("$!")

@@ -1,6 +1,9 @@
 /*
- * Unit tests of bootstrap/: the override merge, the digests of watched
- * inputs, the atomic write, and the small helpers.
+ * Unit tests of bootstrap/'s smaller files: the override merge and text
+ * (override.c), the digests of watched inputs (digest.c), the atomic write
+ * (write.c), and the proxy's argv (argv.c). The bootstrap's inputs and
+ * its rendering have theirs: test_proxyconfig.c, test_metadata.c and
+ * test_render.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -127,43 +130,6 @@ test_override_text(void)
 	    sizeof(err)) == -1);
 	CHECK(strstr(err, "ov: line 1 column") != NULL);
 	json_decref(doc);
-}
-
-static void
-test_helpers(void)
-{
-	char	 buf[64], host[64];
-	int	 port;
-
-	bootstrap_pb_duration(45000000000LL, buf, sizeof(buf));
-	CHECK_STR(buf, "45s");
-	bootstrap_pb_duration(250000000LL, buf, sizeof(buf));
-	CHECK_STR(buf, "0.250s");
-	bootstrap_pb_duration(1500LL, buf, sizeof(buf));
-	CHECK_STR(buf, "0.000001500s");
-	bootstrap_pb_duration(1000LL, buf, sizeof(buf));
-	CHECK_STR(buf, "0.000001s");
-	bootstrap_pb_duration(0, buf, sizeof(buf));
-	CHECK_STR(buf, "0s");
-
-	CHECK(bootstrap_split_hostport("zipkin:9411", host, sizeof(host),
-	    &port) == 0);
-	CHECK_STR(host, "zipkin");
-	CHECK(port == 9411);
-	CHECK(bootstrap_split_hostport("[fd00::1]:80", host, sizeof(host),
-	    &port) == 0);
-	CHECK_STR(host, "fd00::1");
-	CHECK(port == 80);
-	CHECK(bootstrap_split_hostport("zipkin", host, sizeof(host),
-	    &port) == -1);
-	CHECK(bootstrap_split_hostport("fd00::1:80", host, sizeof(host),
-	    &port) == -1);
-	CHECK(bootstrap_split_hostport("z:0", host, sizeof(host), &port) == -1);
-	CHECK(bootstrap_split_hostport("z:70000", host, sizeof(host),
-	    &port) == -1);
-	CHECK(bootstrap_split_hostport(":80", host, sizeof(host), &port) == -1);
-	CHECK(bootstrap_split_hostport("[::1]80", host, sizeof(host),
-	    &port) == -1);
 }
 
 static void
@@ -311,7 +277,6 @@ main(void)
 	}
 	test_merge();
 	test_override_text();
-	test_helpers();
 	test_argv();
 	test_digest(tmp);
 	test_write(tmp);

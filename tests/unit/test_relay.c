@@ -1,5 +1,6 @@
 /*
- * The relay in one process: a client stream through relay_new's socket to
+ * Unit test of agent/relay/relay.c (relay_new, relay_syncz, relay_metrics):
+ * the relay in one process, a client stream through relay_new's socket to
  * an echo control plane (a gRPC core server that sends every message back).
  * Checks that messages pass byte for byte, in order, both ways: an
  * undecodable one (forwarded and counted), a valid request, and one of
@@ -25,16 +26,7 @@
 
 #include "agent.h"
 #include "relay/relay.h"
-
-static int failures;
-
-#define CHECK(c) do {							\
-	if (!(c)) {							\
-		fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__,	\
-		    __LINE__, #c);					\
-		failures++;						\
-	}								\
-} while (0)
+#include "check.h"
 
 #define BIG	(8u << 20)
 
@@ -353,10 +345,5 @@ main(void)
 	free(cp);
 	rmdir(dir);
 	libevent_global_shutdown();
-	if (failures > 0) {
-		fprintf(stderr, "%d checks failed\n", failures);
-		return 1;
-	}
-	printf("ok\n");
-	return 0;
+	return check_done("test_relay");
 }

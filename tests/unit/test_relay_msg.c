@@ -1,88 +1,25 @@
 /*
- * Unit tests of the relay's message decoding (relay_msg.c), from flat bytes
- * and from byte buffers cut in slices, its edit of a request for the replay, its observations (relay_observe.c) and its bounded queue
- * (relay_queue.c).
+ * Unit tests of agent/relay/relay_msg.c: the decoding of messages from flat
+ * bytes and from byte buffers cut in slices (what a decoded delta response
+ * brings to the observations included), of delta messages, and the edit of
+ * a request for the replay, unknown fields kept. The observations have
+ * test_relay_observe.c, the queue test_relay_queue.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
 #include <grpc/byte_buffer.h>
-#include <jansson.h>
 
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
 #include "agent.h"
 #include "relay/relay.h"
+#include "relay_pack.h"
 #include "check.h"
 
 #define CDS "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 #define LDS "type.googleapis.com/envoy.config.listener.v3.Listener"
-
-static uint8_t *
-pack_request(const char *type, const char *version, const char *nonce,
-    const char *node_id, const char *error, size_t *len)
-{
-	Envoy__Service__Discovery__V3__DiscoveryRequest req =
-	    ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
-	Envoy__Config__Core__V3__Node node =
-	    ENVOY__CONFIG__CORE__V3__NODE__INIT;
-	Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
-	char	*names[] = { (char *)"a", (char *)"b" };
-	uint8_t	*buf;
-
-	req.type_url = (char *)type;
-	req.version_info = (char *)version;
-	req.response_nonce = (char *)nonce;
-	req.n_resource_names = 2;
-	req.resource_names = names;
-	if (node_id != NULL) {
-		node.id = (char *)node_id;
-		node.cluster = (char *)"c";
-		req.node = &node;
-	}
-	if (error != NULL) {
-		st.code = 3;
-		st.message = (char *)error;
-		req.error_detail = &st;
-	}
-	*len = envoy__service__discovery__v3__discovery_request__get_packed_size(
-	    &req);
-	buf = xmalloc(*len);
-	envoy__service__discovery__v3__discovery_request__pack(&req, buf);
-	return buf;
-}
-
-static uint8_t *
-pack_response(const char *type, const char *version, const char *nonce,
-    size_t nres, size_t *len)
-{
-	Envoy__Service__Discovery__V3__DiscoveryResponse resp =
-	    ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_RESPONSE__INIT;
-	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
-	Google__Protobuf__Any *anys[8];
-	uint8_t	 payload[100];
-	uint8_t	*buf;
-	size_t	 i;
-
-	memset(payload, 'x', sizeof(payload));
-	any.type_url = (char *)type;
-	any.value.data = payload;
-	any.value.len = sizeof(payload);
-	for (i = 0; i < nres; i++)
-		anys[i] = &any;
-	resp.type_url = (char *)type;
-	resp.version_info = (char *)version;
-	resp.nonce = (char *)nonce;
-	resp.n_resources = nres;
-	resp.resources = anys;
-	*len = envoy__service__discovery__v3__discovery_response__get_packed_size(
-	    &resp);
-	buf = xmalloc(*len);
-	envoy__service__discovery__v3__discovery_response__pack(&resp, buf);
-	return buf;
-}
 
 static void
 test_decode(void)
@@ -340,104 +277,6 @@ test_replay(void)
 	free(out2);
 }
 
-static void
-test_observe(void)
-{
-	struct relay_obs	 ob;
-	struct relay_msg	 rm;
-	struct evbuffer		*ev;
-	json_t			*j;
-	uint8_t			*buf;
-	size_t			 len;
-	char			*text;
-
-	relay_observe_init(&ob, RELAY_OBS_STREAM_TYPES);
-	buf = pack_request(CDS, "", "", "n", NULL, &len);
-	relay_msg_decode(RELAY_MSG_REQUEST, buf, len, &rm);
-	CHECK(relay_observe_request(&ob, &rm) == RELAY_REQ_SUBSCRIBE);
-	relay_msg_clear(&rm);
-	free(buf);
-
-	buf = pack_response(CDS, "v1", "n1", 2, &len);
-	relay_msg_decode(RELAY_MSG_RESPONSE, buf, len, &rm);
-	relay_observe_response(&ob, &rm);
-	relay_msg_clear(&rm);
-	free(buf);
-
-	buf = pack_request(CDS, "v1", "n1", NULL, NULL, &len);
-	relay_msg_decode(RELAY_MSG_REQUEST, buf, len, &rm);
-	CHECK(relay_observe_request(&ob, &rm) == RELAY_REQ_ACK);
-	relay_msg_clear(&rm);
-	free(buf);
-
-	buf = pack_response(LDS, "v2", "n2", 1, &len);
-	relay_msg_decode(RELAY_MSG_RESPONSE, buf, len, &rm);
-	relay_observe_response(&ob, &rm);
-	relay_msg_clear(&rm);
-	free(buf);
-
-	buf = pack_request(LDS, "", "n2", NULL, "bad listener", &len);
-	relay_msg_decode(RELAY_MSG_REQUEST, buf, len, &rm);
-	CHECK(relay_observe_request(&ob, &rm) == RELAY_REQ_NACK);
-	relay_msg_clear(&rm);
-	free(buf);
-
-	relay_msg_decode(RELAY_MSG_REQUEST, (const uint8_t *)"\xff", 1, &rm);
-	CHECK(relay_observe_request(&ob, &rm) == RELAY_REQ_UNDECODABLE);
-	relay_msg_clear(&rm);
-
-	CHECK(ob.ob_ntypes == 2);
-	CHECK(ob.ob_undecodable_requests == 1);
-	j = relay_observe_json(&ob);
-	CHECK(json_array_size(j) == 2);
-	CHECK(strcmp(json_string_value(json_object_get(json_array_get(j, 0),
-	    "status")), "SYNCED") == 0);
-	CHECK(strcmp(json_string_value(json_object_get(json_array_get(j, 1),
-	    "status")), "NACKED") == 0);
-	CHECK(strcmp(json_string_value(json_object_get(json_array_get(j, 1),
-	    "nack_error")), "bad listener") == 0);
-	CHECK(json_integer_value(json_object_get(json_array_get(j, 0),
-	    "resources")) == 2);
-	json_decref(j);
-
-	ev = evbuffer_new();
-	relay_observe_metrics(&ob, ev);
-	evbuffer_add(ev, "", 1);
-	text = (char *)evbuffer_pullup(ev, -1);
-	CHECK(strstr(text, "istio_agent_xds_nacks_total{type_url=\"" LDS
-	    "\"} 1\n") != NULL);
-	CHECK(strstr(text, "istio_agent_xds_acks_total{type_url=\"" CDS
-	    "\"} 1\n") != NULL);
-	CHECK(strstr(text, "# TYPE istio_agent_xds_resources gauge\n") != NULL);
-	CHECK(strstr(text, "istio_agent_xds_undecodable_total{direction="
-	    "\"request\"} 1\n") != NULL);
-	evbuffer_free(ev);
-	relay_observe_clear(&ob);
-}
-
-static void
-test_queue(void)
-{
-	struct relay_queue	 rq;
-	size_t			 len;
-	int			 i;
-	uint8_t			 b[10] = { 0 };
-
-	relay_queue_init(&rq, 3, 100);
-	CHECK(relay_queue_empty(&rq) && !relay_queue_full(&rq));
-	relay_queue_push(&rq, relay_msg_buffer(b, 10), 500);
-	/* One message over the byte bound fills it; one is always let in. */
-	CHECK(relay_queue_full(&rq));
-	grpc_byte_buffer_destroy(relay_queue_pop(&rq, &len));
-	CHECK(len == 500 && relay_queue_empty(&rq));
-	for (i = 0; i < 3; i++)
-		relay_queue_push(&rq, relay_msg_buffer(b, 10), 10);
-	CHECK(relay_queue_full(&rq) && rq.rq_count == 3 && rq.rq_bytes == 30);
-	CHECK(rq.rq_high_bytes == 500);
-	relay_queue_clear(&rq);
-	CHECK(relay_queue_empty(&rq) && rq.rq_bytes == 0);
-}
-
 /*
  * The fields the minimal .proto does not declare survive the replay as they
  * were: field 7 (resource_locators in Envoy's) and a varint field 9 of the
@@ -521,7 +360,5 @@ main(void)
 	test_delta();
 	test_replay();
 	test_replay_unknown();
-	test_observe();
-	test_queue();
 	return check_done("test_relay_msg");
 }

@@ -1,11 +1,13 @@
 /*
- * Unit tests of agent/relay_observe.c: its classification of requests (a
- * request with error_detail is a NACK whatever its nonce; an ACK echoes the
- * nonce of the last response of its type; anything else is a plain
- * request), and its bounds: the cap on type URLs with the half kept for the
- * proxy's types, the one "other" entry and its one notice, strings cut with
- * a marker and made valid UTF-8, and metrics and JSON whose size does not
- * grow with the number of type URLs a control plane invents.
+ * Unit tests of agent/relay/relay_observe.c: its classification of
+ * requests (a request with error_detail is a NACK whatever its nonce; an
+ * ACK echoes the nonce of the last response of its type; anything else is
+ * a plain request), also of messages as decoded from the wire, with the
+ * status, JSON and metrics that follow; and its bounds: the cap on type
+ * URLs with the half kept for the proxy's types, the one "other" entry and
+ * its one notice, strings cut with a marker and made valid UTF-8, and
+ * metrics and JSON whose size does not grow with the number of type URLs a
+ * control plane invents.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 
 #include "agent.h"
 #include "relay/relay.h"
+#include "relay_pack.h"
 #include "check.h"
 
 #define CDS	"type.googleapis.com/envoy.config.cluster.v3.Cluster"
@@ -311,6 +314,86 @@ test_strings(void)
 	relay_observe_clear(&o);
 }
 
+/*
+ * Requests and responses as decoded from the wire by relay_msg.c: each
+ * kind of request classified, the types' status in the JSON (SYNCED,
+ * NACKED with the error), and the metrics.
+ */
+static void
+test_decoded(void)
+{
+	struct relay_obs	 o;
+	struct relay_msg	 rm;
+	struct evbuffer		*ev;
+	json_t			*j;
+	uint8_t			*buf;
+	size_t			 len;
+	char			*text;
+
+	relay_observe_init(&o, RELAY_OBS_STREAM_TYPES);
+	buf = pack_request(CDS, "", "", "n", NULL, &len);
+	relay_msg_decode(RELAY_MSG_REQUEST, buf, len, &rm);
+	CHECK(relay_observe_request(&o, &rm) == RELAY_REQ_SUBSCRIBE);
+	relay_msg_clear(&rm);
+	free(buf);
+
+	buf = pack_response(CDS, "v1", "n1", 2, &len);
+	relay_msg_decode(RELAY_MSG_RESPONSE, buf, len, &rm);
+	relay_observe_response(&o, &rm);
+	relay_msg_clear(&rm);
+	free(buf);
+
+	buf = pack_request(CDS, "v1", "n1", NULL, NULL, &len);
+	relay_msg_decode(RELAY_MSG_REQUEST, buf, len, &rm);
+	CHECK(relay_observe_request(&o, &rm) == RELAY_REQ_ACK);
+	relay_msg_clear(&rm);
+	free(buf);
+
+	buf = pack_response(LDS, "v2", "n2", 1, &len);
+	relay_msg_decode(RELAY_MSG_RESPONSE, buf, len, &rm);
+	relay_observe_response(&o, &rm);
+	relay_msg_clear(&rm);
+	free(buf);
+
+	buf = pack_request(LDS, "", "n2", NULL, "bad listener", &len);
+	relay_msg_decode(RELAY_MSG_REQUEST, buf, len, &rm);
+	CHECK(relay_observe_request(&o, &rm) == RELAY_REQ_NACK);
+	relay_msg_clear(&rm);
+	free(buf);
+
+	relay_msg_decode(RELAY_MSG_REQUEST, (const uint8_t *)"\xff", 1, &rm);
+	CHECK(relay_observe_request(&o, &rm) == RELAY_REQ_UNDECODABLE);
+	relay_msg_clear(&rm);
+
+	CHECK(o.ob_ntypes == 2);
+	CHECK(o.ob_undecodable_requests == 1);
+	j = relay_observe_json(&o);
+	CHECK(json_array_size(j) == 2);
+	CHECK(strcmp(json_string_value(json_object_get(json_array_get(j, 0),
+	    "status")), "SYNCED") == 0);
+	CHECK(strcmp(json_string_value(json_object_get(json_array_get(j, 1),
+	    "status")), "NACKED") == 0);
+	CHECK(strcmp(json_string_value(json_object_get(json_array_get(j, 1),
+	    "nack_error")), "bad listener") == 0);
+	CHECK(json_integer_value(json_object_get(json_array_get(j, 0),
+	    "resources")) == 2);
+	json_decref(j);
+
+	ev = evbuffer_new();
+	relay_observe_metrics(&o, ev);
+	evbuffer_add(ev, "", 1);
+	text = (char *)evbuffer_pullup(ev, -1);
+	CHECK(strstr(text, "istio_agent_xds_nacks_total{type_url=\"" LDS
+	    "\"} 1\n") != NULL);
+	CHECK(strstr(text, "istio_agent_xds_acks_total{type_url=\"" CDS
+	    "\"} 1\n") != NULL);
+	CHECK(strstr(text, "# TYPE istio_agent_xds_resources gauge\n") != NULL);
+	CHECK(strstr(text, "istio_agent_xds_undecodable_total{direction="
+	    "\"request\"} 1\n") != NULL);
+	evbuffer_free(ev);
+	relay_observe_clear(&o);
+}
+
 int
 main(void)
 {
@@ -338,5 +421,6 @@ main(void)
 	relay_observe_clear(&ob);
 	test_cap();
 	test_strings();
+	test_decoded();
 	return check_done("test_relay_observe");
 }
