@@ -54,7 +54,7 @@ openssl
 #                       the container template checks (tests/ship/container.py)
 #   curl                HTTP from the tests and benchmarks
 #   ca-certificates     TLS to the npm registry (the interop tests' packages)
-#   iproute2, iptables  network namespaces and interception tests
+#   iproute2, iptables  network namespaces and interception tests; ss (tests/lib.sh)
 #   util-linux          unshare, setpriv, setsid, flock
 #   procps              ps (tests/unit/test_spawn.c)
 #   wrk                 the readiness benchmark
