@@ -22,9 +22,9 @@
 #include "status.h"
 
 struct proxy_run {
-	struct event_base	*pr_base;
-	struct supervise	*pr_sv;
-	struct relay		*pr_relay;
+	struct event_base	*px_base;
+	struct supervise	*px_sv;
+	struct relay		*px_relay;
 };
 
 static void
@@ -56,17 +56,17 @@ proxy_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGTERM:
 	case SIGINT:
 		log_info("received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-		supervise_shutdown(pr->pr_sv, 0);
+		supervise_shutdown(pr->px_sv, 0);
 		break;
 	case SIGHUP:
 		log_info("received SIGHUP");
-		supervise_restart(pr->pr_sv, "SIGHUP", 1);
+		supervise_restart(pr->px_sv, "SIGHUP", 1);
 		break;
 	case SIGUSR1:
-		supervise_signal(pr->pr_sv, SIGUSR1);
+		supervise_signal(pr->px_sv, SIGUSR1);
 		break;
 	case SIGCHLD:
-		supervise_reap(pr->pr_sv);
+		supervise_reap(pr->px_sv);
 		break;
 	}
 }
@@ -183,38 +183,38 @@ proxy_main(int argc, char **argv)
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		log_warn("PR_SET_CHILD_SUBREAPER");
 	signal(SIGPIPE, SIG_IGN);
-	if ((pr.pr_base = event_base_new()) == NULL)
+	if ((pr.px_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	/* The proxy's xDS socket must be there before the proxy starts. */
-	if ((pr.pr_relay = relay_new(pr.pr_base, &cf, err, sizeof(err))) ==
+	if ((pr.px_relay = relay_new(pr.px_base, &cf, err, sizeof(err))) ==
 	    NULL) {
 		log_error("xds relay: %s", err);
 		goto out;
 	}
-	pr.pr_sv = supervise_new(pr.pr_base, &cf);
+	pr.px_sv = supervise_new(pr.px_base, &cf);
 	/* Health, probes and metrics on the status and Prometheus ports. */
-	if (status_listen(status, pr.pr_base, pr.pr_sv, pr.pr_relay, err,
+	if (status_listen(status, pr.px_base, pr.px_sv, pr.px_relay, err,
 	    sizeof(err)) == -1) {
 		log_error("status server: %s", err);
 		goto out;
 	}
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		sigev[i] = evsignal_new(pr.pr_base, sigs[i], proxy_signal, &pr);
+		sigev[i] = evsignal_new(pr.px_base, sigs[i], proxy_signal, &pr);
 		evsignal_add(sigev[i], NULL);
 	}
-	supervise_start(pr.pr_sv, doc);
+	supervise_start(pr.px_sv, doc);
 	doc = NULL;
 	/* A change of the certificates, override or mesh config restarts. */
-	watch = watch_new(pr.pr_base, &cf, pr.pr_sv);
+	watch = watch_new(pr.px_base, &cf, pr.px_sv);
 	/* Children that ended before the SIGCHLD event was in place. */
-	supervise_reap(pr.pr_sv);
-	if (!supervise_finished(pr.pr_sv, &code))
-		event_base_dispatch(pr.pr_base);
-	if (!supervise_finished(pr.pr_sv, &code))
+	supervise_reap(pr.px_sv);
+	if (!supervise_finished(pr.px_sv, &code))
+		event_base_dispatch(pr.px_base);
+	if (!supervise_finished(pr.px_sv, &code))
 		code = 1;
-	if (supervise_failure(pr.pr_sv) != NULL)
+	if (supervise_failure(pr.px_sv) != NULL)
 		log_error("pilot-agent exiting with code %d: the proxy keeps "
-		    "failing: %s", code, supervise_failure(pr.pr_sv));
+		    "failing: %s", code, supervise_failure(pr.px_sv));
 	else
 		log_info("pilot-agent exiting with code %d", code);
 
@@ -225,12 +225,12 @@ out:
 	}
 	watch_free(watch);
 	status_free(status);
-	supervise_free(pr.pr_sv);
-	relay_free(pr.pr_relay);
-	if (pr.pr_base != NULL) {
+	supervise_free(pr.px_sv);
+	relay_free(pr.px_relay);
+	if (pr.px_base != NULL) {
 		/* Last: the parts above may still hold admin requests. */
 		admin_cancel_all();
-		event_base_free(pr.pr_base);
+		event_base_free(pr.px_base);
 	}
 	json_decref(doc);
 	config_free(&cf);

@@ -20,11 +20,11 @@
 #define REQUEST_TIMEOUT_SECS	60
 
 struct request_state {
-	struct event_base	*rq_base;
-	struct http_result	 rq_res;	/* a copy, hs_body dropped */
-	int			 rq_done;
-	int			 rq_write_error;
-	int			 rq_write_errno;
+	struct event_base	*req_base;
+	struct http_result	 req_res;	/* a copy, hs_body dropped */
+	int			 req_done;
+	int			 req_write_error;
+	int			 req_write_errno;
 };
 
 /* The answer's body goes to standard output as it arrives. */
@@ -34,11 +34,11 @@ request_data(struct http_request *hr, struct evbuffer *in, void *arg)
 	struct request_state	*rq = arg;
 
 	(void)hr;
-	while (evbuffer_get_length(in) > 0 && !rq->rq_write_error) {
+	while (evbuffer_get_length(in) > 0 && !rq->req_write_error) {
 		if (evbuffer_write(in, 1) == -1 && errno != EINTR &&
 		    errno != EAGAIN) {
-			rq->rq_write_error = 1;
-			rq->rq_write_errno = errno;
+			rq->req_write_error = 1;
+			rq->req_write_errno = errno;
 		}
 	}
 	evbuffer_drain(in, evbuffer_get_length(in));
@@ -49,12 +49,12 @@ request_done(const struct http_result *res, void *arg)
 {
 	struct request_state	*rq = arg;
 
-	rq->rq_done = 1;
-	rq->rq_res = *res;
-	rq->rq_res.hs_body = NULL;
-	rq->rq_res.hs_headers = NULL;
-	rq->rq_res.hs_reason = NULL;
-	event_base_loopbreak(rq->rq_base);
+	rq->req_done = 1;
+	rq->req_res = *res;
+	rq->req_res.hs_body = NULL;
+	rq->req_res.hs_headers = NULL;
+	rq->req_res.hs_reason = NULL;
+	event_base_loopbreak(rq->req_base);
 }
 
 static const struct flag request_flags[] = {
@@ -131,9 +131,9 @@ request_main(int argc, char **argv)
 	xasprintf(&path, "/%s", p);
 
 	memset(&rq, 0, sizeof(rq));
-	if ((rq.rq_base = event_base_new()) == NULL)
+	if ((rq.req_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
-	hr = http_new(rq.rq_base, pos[0], "127.0.0.1", (int)port, path,
+	hr = http_new(rq.req_base, pos[0], "127.0.0.1", (int)port, path,
 	    REQUEST_TIMEOUT_SECS * CLOCK_SEC);
 	snprintf(hostport, sizeof(hostport), "localhost:%ld", port);
 	http_header(hr, "Host", hostport);
@@ -145,14 +145,14 @@ request_main(int argc, char **argv)
 		http_free(hr);
 		log_error("%s http://localhost:%ld%s: %s", pos[0], port, path,
 		    err);
-		event_base_free(rq.rq_base);
+		event_base_free(rq.req_base);
 		free(path);
 		return 1;
 	}
 	/* The client frees the request once it has called back. */
-	event_base_dispatch(rq.rq_base);
-	res = &rq.rq_res;
-	if (!rq.rq_done)
+	event_base_dispatch(rq.req_base);
+	res = &rq.req_res;
+	if (!rq.req_done)
 		log_error("%s http://localhost:%ld%s: no answer (is the proxy "
 		    "running?)", pos[0], port, path);
 	else if (res->hs_error == HTTP_ERR_MALFORMED && res->hs_code != 0)
@@ -176,12 +176,12 @@ request_main(int argc, char **argv)
 		    "running?)", pos[0], port, path);
 	else if (res->hs_code < 200 || res->hs_code > 299)
 		log_error("received unsuccessful status code %d", res->hs_code);
-	else if (rq.rq_write_error)
+	else if (rq.req_write_error)
 		log_error("writing the answer: %s",
-		    strerror(rq.rq_write_errno));
+		    strerror(rq.req_write_errno));
 	else
 		rc = 0;
-	event_base_free(rq.rq_base);
+	event_base_free(rq.req_base);
 	free(path);
 	return rc;
 }

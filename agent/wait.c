@@ -47,21 +47,21 @@ static void	wait_schedule(struct wait_state *);
 
 /* The command line: Istio's flags, Go ints but --url. */
 struct wait_args {
-	const char	*wa_url;
-	int64_t		 wa_timeout;	/* seconds */
-	int64_t		 wa_period;	/* milliseconds */
-	int64_t		 wa_request;	/* milliseconds */
+	const char	*wp_url;
+	int64_t		 wp_timeout;	/* seconds */
+	int64_t		 wp_period;	/* milliseconds */
+	int64_t		 wp_request;	/* milliseconds */
 };
 
 static const struct flag wait_flags[] = {
 	{ .fl_name = "url", .fl_type = FLAG_TEXT,
-	  .fl_offset = offsetof(struct wait_args, wa_url) },
+	  .fl_offset = offsetof(struct wait_args, wp_url) },
 	{ .fl_name = "timeoutSeconds", .fl_type = FLAG_INT64,
-	  .fl_offset = offsetof(struct wait_args, wa_timeout) },
+	  .fl_offset = offsetof(struct wait_args, wp_timeout) },
 	{ .fl_name = "periodMillis", .fl_type = FLAG_INT64,
-	  .fl_offset = offsetof(struct wait_args, wa_period) },
+	  .fl_offset = offsetof(struct wait_args, wp_period) },
 	{ .fl_name = "requestTimeoutMillis", .fl_type = FLAG_INT64,
-	  .fl_offset = offsetof(struct wait_args, wa_request) },
+	  .fl_offset = offsetof(struct wait_args, wp_request) },
 	{ NULL }
 };
 
@@ -244,10 +244,10 @@ wait_main(int argc, char **argv)
 	memset(&wt, 0, sizeof(wt));
 	if ((rc = wait_parse(argc, argv, &wa)) != 0)
 		return rc == 1 ? 0 : EXIT_USAGE;
-	url = wa.wa_url;
-	timeout = wa.wa_timeout;
-	period = wa.wa_period;
-	request = wa.wa_request;
+	url = wa.wp_url;
+	timeout = wa.wp_timeout;
+	period = wa.wp_period;
+	request = wa.wp_request;
 	if ((wt.wt_uri = evhttp_uri_parse(url)) == NULL ||
 	    (scheme = evhttp_uri_get_scheme(wt.wt_uri)) == NULL ||
 	    strcasecmp(scheme, "http") != 0 ||
